@@ -1,0 +1,5 @@
+"""`bucketvault alias ...` (under construction)."""
+
+import typer
+
+app = typer.Typer(help="alias commands", no_args_is_help=True)

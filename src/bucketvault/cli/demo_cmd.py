@@ -1,0 +1,6 @@
+"""`bucketvault demo` (under construction)."""
+
+
+def demo() -> None:
+    """Under construction."""
+    raise SystemExit("not yet")

@@ -1,0 +1,5 @@
+"""`bucketvault plan ...` (under construction)."""
+
+import typer
+
+app = typer.Typer(help="plan commands", no_args_is_help=True)

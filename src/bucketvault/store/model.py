@@ -1,0 +1,88 @@
+"""Typed records every store speaks: what an object is, what travels with it, what a write did."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Bookkeeping user-metadata keys that bucketvault itself writes. They are never copied
+# from a source to a target (each copy writes its own), so a restore strips them.
+BOOKKEEPING_PREFIX = "bucketvault-"
+META_SOURCE_ETAG = "bucketvault-source-etag"
+META_MD5 = "bucketvault-md5"
+
+
+def is_plain_md5(etag: str) -> bool:
+    """An ETag that is the MD5 of the content (single-part upload without SSE-KMS)."""
+    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
+
+
+def normalize_etag(etag: str | None) -> str:
+    return (etag or "").strip('"').lower()
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One object as a listing reports it. `key` is relative to the bucket's prefix."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectAttributes:
+    """Everything that travels with an object besides its bytes.
+
+    `metadata` holds user metadata with lower-case keys and no `x-amz-meta-` prefix.
+    `tags` is None when the store cannot say (tagging unsupported), `{}` for no tags.
+    """
+
+    content_type: str | None = None
+    content_encoding: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    cache_control: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] | None = None
+
+    def user_visible(self) -> ObjectAttributes:
+        """The same attributes without bucketvault's own bookkeeping metadata."""
+        clean = {k: v for k, v in self.metadata.items() if not k.startswith(BOOKKEEPING_PREFIX)}
+        return ObjectAttributes(
+            content_type=self.content_type,
+            content_encoding=self.content_encoding,
+            content_disposition=self.content_disposition,
+            content_language=self.content_language,
+            cache_control=self.cache_control,
+            metadata=clean,
+            tags=self.tags,
+        )
+
+    def with_metadata(self, extra: Mapping[str, str]) -> ObjectAttributes:
+        return ObjectAttributes(
+            content_type=self.content_type,
+            content_encoding=self.content_encoding,
+            content_disposition=self.content_disposition,
+            content_language=self.content_language,
+            cache_control=self.cache_control,
+            metadata={**self.metadata, **extra},
+            tags=self.tags,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a store reports after a write.
+
+    `expected_etag` is the ETag the target must report if every byte arrived intact
+    (the MD5 for a single-part upload, md5-of-part-md5s-N for multipart), computed by
+    the writer from the bytes it sent; None when the store cannot predict it.
+    """
+
+    etag: str
+    size: int
+    expected_etag: str | None
