@@ -1,5 +1,142 @@
-"""`bucketvault service ...` (under construction)."""
+"""`bucketvault service add|list|show|remove`: the stores bucketvault protects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="service commands", no_args_is_help=True)
+from bucketvault.cli import output
+from bucketvault.cli.credentials import read_secret
+from bucketvault.config.endpoint import AWS_S3_URL, EndpointConfig, validate_endpoint_url
+from bucketvault.config.services import (
+    BackupStore,
+    ServiceConfig,
+    check_service_name,
+    get_service,
+    load_services,
+    remove_service,
+    save_service,
+)
+from bucketvault.errors import ConflictError, UsageError
+
+app = typer.Typer(help="Register the object stores to protect.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="Service name (becomes the backup bucket prefix).")],
+    endpoint: Annotated[
+        str, typer.Option(help="S3 URL of the live store, e.g. http://minio:9000.")
+    ],
+    backup_endpoint: Annotated[
+        str, typer.Option(help="S3 URL of the backup store (default AWS S3).")
+    ] = AWS_S3_URL,
+    access_key: Annotated[
+        str | None,
+        typer.Option(envvar="BUCKETVAULT_ACCESS_KEY_ID", help="Access key of the live store."),
+    ] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="Read the live store's secret key from this file.")
+    ] = None,
+    secret_stdin: Annotated[
+        bool, typer.Option(help="Read the live store's secret key from standard input.")
+    ] = False,
+    region: Annotated[str, typer.Option(help="Signing region of the live store.")] = "us-east-1",
+    backup_region: Annotated[str, typer.Option(help="Region of the backup store.")] = "us-east-1",
+    ca_bundle: Annotated[str | None, typer.Option(help="CA bundle for the live store.")] = None,
+    backup_ca_bundle: Annotated[
+        str | None, typer.Option(help="CA bundle for the backup store.")
+    ] = None,
+    insecure: Annotated[bool, typer.Option(help="Skip TLS verification (unsafe).")] = False,
+    retention_days: Annotated[
+        float,
+        typer.Option(help="Keep a backup bucket this long after its source bucket disappears."),
+    ] = 7.0,
+    replace: Annotated[
+        bool, typer.Option(help="Replace an existing service of that name.")
+    ] = False,
+) -> None:
+    """Register a service. Its secret comes from --secret-file, --secret-stdin,
+    $BUCKETVAULT_SECRET_ACCESS_KEY or a hidden prompt — never the command line."""
+    check_service_name(name)
+    validate_endpoint_url(endpoint)
+    validate_endpoint_url(backup_endpoint)
+    if retention_days < 0:
+        raise UsageError("--retention-days must be 0 or more")
+    if name in load_services() and not replace:
+        raise ConflictError(f"service {name!r} exists: pass --replace to change it")
+    secret = read_secret(
+        env_names=("BUCKETVAULT_SECRET_ACCESS_KEY",),
+        file=secret_file,
+        stdin=secret_stdin,
+        what="secret access key",
+    )
+    if access_key and secret is None:
+        raise UsageError(
+            "an access key without a secret: pass --secret-file, --secret-stdin "
+            "or set BUCKETVAULT_SECRET_ACCESS_KEY"
+        )
+    save_service(
+        ServiceConfig(
+            name=name,
+            endpoint=EndpointConfig(
+                url=endpoint,
+                access_key_id=access_key,
+                secret_access_key=secret,
+                region=region,
+                ca_bundle=ca_bundle,
+                insecure=insecure,
+            ),
+            backup=BackupStore(
+                url=backup_endpoint,
+                region=backup_region,
+                ca_bundle=backup_ca_bundle,
+                insecure=insecure,
+            ),
+            retention_days=retention_days,
+        )
+    )
+    output.info(
+        f"Service {name!r} added: backups go to {backup_endpoint} as {name.replace('/', '')}-<bucket>."
+    )
+
+
+def _describe(service: ServiceConfig) -> dict[str, object]:
+    return {
+        "name": service.name,
+        "endpoint": service.endpoint.url,
+        "access_key_id": service.endpoint.access_key_id,
+        "secret_access_key": "set" if service.endpoint.secret_access_key else "not set",
+        "backup_endpoint": service.backup.url,
+        "backup_bucket_prefix": service.bucket_prefix,
+        "retention_days": service.retention_days,
+    }
+
+
+@app.command("list")
+def list_services(
+    json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """Registered services."""
+    services = load_services()
+    if json_output:
+        output.print_json([_describe(s) for s in services.values()])
+        return
+    for service in services.values():
+        output.print_data(f"{service.name}\t{service.endpoint.url}\t{service.backup.url}")
+
+
+@app.command("show")
+def show(name: str) -> None:
+    """One service's settings (secrets are never shown)."""
+    output.print_data(json.dumps(_describe(get_service(name)), indent=2))
+
+
+@app.command("remove")
+def remove(name: str) -> None:
+    """Forget a service (its backups are not touched)."""
+    remove_service(name)
+    output.info(f"Service {name!r} removed; its backup buckets were left untouched.")

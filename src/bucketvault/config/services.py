@@ -1,0 +1,155 @@
+"""Services: the object stores bucketvault protects.
+
+A service is a name, the S3 endpoint of the live store (MinIO) with its credentials,
+and the URL of its backup store (default AWS S3). Backup-store credentials are not
+kept here: the plans take them as ACCESS_KEY_ID / SECRET_ACCESS_KEY parameters, as
+the DC/OS MinIO service did. Services live in `<home>/services.json`, mode 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bucketvault.config.aliases import endpoint_from_record, endpoint_to_record
+from bucketvault.config.endpoint import AWS_S3_URL, EndpointConfig, validate_endpoint_url
+from bucketvault.config.home import home_dir, read_json, write_private
+from bucketvault.errors import ConfigError, NotFoundError, PlanInputError
+
+MAX_BUCKET_NAME = 63
+_SERVICE = re.compile(r"^/?[a-z0-9]([a-z0-9-]*[a-z0-9])?(/[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def check_service_name(name: str) -> str:
+    if not _SERVICE.match(name):
+        raise ConfigError(
+            f"service name {name!r} is invalid: use lower-case letters, digits and '-' "
+            "(folders separated by '/'), as it becomes part of backup bucket names"
+        )
+    return name
+
+
+def check_bucket_name(name: str, what: str = "bucket") -> str:
+    if len(name) > MAX_BUCKET_NAME:
+        raise PlanInputError(
+            f"{what} name {name!r} is {len(name)} characters; S3 allows at most {MAX_BUCKET_NAME}"
+        )
+    if not _BUCKET.match(name) or ".." in name:
+        raise PlanInputError(
+            f"{what} name {name!r} is invalid: 3-63 lower-case letters, digits, '.' or '-'"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class BackupStore:
+    url: str = AWS_S3_URL
+    region: str = "us-east-1"
+    ca_bundle: str | None = None
+    insecure: bool = False
+
+    def endpoint(self, access_key_id: str, secret: Any) -> EndpointConfig:
+        return EndpointConfig(
+            url=self.url,
+            access_key_id=access_key_id,
+            secret_access_key=secret,
+            region=self.region,
+            ca_bundle=self.ca_bundle,
+            insecure=self.insecure,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    name: str
+    endpoint: EndpointConfig
+    backup: BackupStore = field(default_factory=BackupStore)
+    retention_days: float = 7.0
+
+    @property
+    def bucket_prefix(self) -> str:
+        """`<service-name>-` with '/' removed: the prefix of every backup bucket."""
+        return self.name.replace("/", "") + "-"
+
+    def backup_bucket(self, bucket: str) -> str:
+        return check_bucket_name(self.bucket_prefix + bucket, "backup bucket")
+
+    def live_bucket(self, backup_bucket: str) -> str:
+        if not backup_bucket.startswith(self.bucket_prefix) or backup_bucket == self.bucket_prefix:
+            raise PlanInputError(
+                f"S3_BUCKET {backup_bucket!r} is not a backup of service {self.name!r}: "
+                f"its name must start with {self.bucket_prefix!r}"
+            )
+        return backup_bucket[len(self.bucket_prefix) :]
+
+
+def _path() -> Path:
+    return home_dir() / "services.json"
+
+
+def _to_record(service: ServiceConfig) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint_to_record(service.endpoint),
+        "backup": {
+            "url": service.backup.url,
+            "region": service.backup.region,
+            "ca_bundle": service.backup.ca_bundle,
+            "insecure": service.backup.insecure,
+        },
+        "retention_days": service.retention_days,
+    }
+
+
+def _from_record(name: str, record: dict[str, Any]) -> ServiceConfig:
+    where = f"service {name!r} in {_path()}"
+    try:
+        backup = record.get("backup") or {}
+        url = str(backup.get("url") or AWS_S3_URL)
+        validate_endpoint_url(url)
+        return ServiceConfig(
+            name=name,
+            endpoint=endpoint_from_record(record["endpoint"], where),
+            backup=BackupStore(
+                url=url,
+                region=str(backup.get("region") or "us-east-1"),
+                ca_bundle=backup.get("ca_bundle"),
+                insecure=bool(backup.get("insecure", False)),
+            ),
+            retention_days=float(record.get("retention_days", 7.0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{where} is malformed ({exc}): remove and add it again") from None
+
+
+def load_services() -> dict[str, ServiceConfig]:
+    return {name: _from_record(name, record) for name, record in read_json(_path()).items()}
+
+
+def get_service(name: str) -> ServiceConfig:
+    services = load_services()
+    if name not in services:
+        known = ", ".join(sorted(services)) or "none yet"
+        raise NotFoundError(
+            f"no service {name!r} (known: {known}): add it with "
+            f"`bucketvault service add {name} --endpoint URL`"
+        )
+    return services[name]
+
+
+def save_service(service: ServiceConfig) -> None:
+    check_service_name(service.name)
+    records = read_json(_path())
+    records[service.name] = _to_record(service)
+    write_private(_path(), json.dumps(records, indent=2, sort_keys=True))
+
+
+def remove_service(name: str) -> None:
+    records = read_json(_path())
+    if name not in records:
+        raise NotFoundError(f"no service {name!r}")
+    del records[name]
+    write_private(_path(), json.dumps(records, indent=2, sort_keys=True))

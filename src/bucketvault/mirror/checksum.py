@@ -1,0 +1,118 @@
+"""End-to-end checks of the bytes read from a source, computed while they stream.
+
+A source object is verified against the MD5 its ETag or bookkeeping names; a multipart
+ETag (md5-of-part-md5s-N) is recomputed for each common part size that yields N parts.
+A mismatch raises `IntegrityError` *before* the stream ends, so the writer never
+completes a corrupt object under its final key. A multipart ETag that no common part
+size reproduces proves corruption only for objects bucketvault wrote itself (they carry
+its bookkeeping, and its part sizes are among the common ones); for anyone else's it
+only means the part size is unknown, and the object counts as size-checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+from bucketvault.errors import IntegrityError
+from bucketvault.mirror.identity import content_md5
+from bucketvault.store.model import META_SOURCE_ETAG, ObjectAttributes, ObjectInfo
+
+MiB = 1024 * 1024
+COMMON_PART_SIZES = tuple(
+    n * MiB for n in (5, 8, 10, 15, 16, 25, 32, 50, 64, 100, 128, 200, 256, 512, 1024)
+)
+
+
+class MultipartETag:
+    """Recomputes a multipart ETag for one assumed part size."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self._digests: list[bytes] = []
+        self._current: Any = hashlib.md5()
+        self._filled = 0
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk)
+        while view:
+            room = self.part_size - self._filled
+            piece = view[:room]
+            self._current.update(piece)
+            self._filled += len(piece)
+            view = view[len(piece) :]
+            if self._filled == self.part_size:
+                self._digests.append(self._current.digest())
+                self._current = hashlib.md5()
+                self._filled = 0
+
+    def hexdigest(self) -> str:
+        digests = list(self._digests)
+        if self._filled:
+            digests.append(self._current.digest())
+        return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+def _part_count(etag: str) -> int | None:
+    _, dash, count = etag.rpartition("-")
+    return int(count) if dash and count.isdigit() else None
+
+
+class SourceVerifier:
+    """Feed it every chunk of one object; `finish()` raises if the bytes are not the object's."""
+
+    def __init__(
+        self,
+        info: ObjectInfo,
+        attributes: ObjectAttributes | None,
+        *,
+        label: str,
+        part_sizes: tuple[int, ...] = COMMON_PART_SIZES,
+    ) -> None:
+        self._info = info
+        self._label = label
+        self._seen = 0
+        self._md5_expected = content_md5(info, attributes)
+        self._md5: Any = hashlib.md5() if self._md5_expected else None
+        self._multipart: list[MultipartETag] = []
+        self._strict = attributes is not None and META_SOURCE_ETAG in attributes.metadata
+        self.content_verified = False
+        parts = _part_count(info.etag)
+        if self._md5_expected is None and parts:
+            self._multipart = [
+                MultipartETag(size)
+                for size in sorted(set(part_sizes))
+                if math.ceil(info.size / size) == parts
+            ]
+
+    def update(self, chunk: bytes) -> None:
+        self._seen += len(chunk)
+        if self._seen > self._info.size:
+            raise IntegrityError(
+                f"{self._label}: read more than the {self._info.size} bytes it should hold"
+            )
+        if self._md5 is not None:
+            self._md5.update(chunk)
+        for hasher in self._multipart:
+            hasher.update(chunk)
+
+    def finish(self) -> None:
+        if self._seen != self._info.size:
+            raise IntegrityError(
+                f"{self._label}: read {self._seen} bytes, expected {self._info.size}"
+            )
+        if self._md5 is not None:
+            if self._md5.hexdigest() != self._md5_expected:
+                raise IntegrityError(
+                    f"{self._label}: content does not match its checksum (corrupt at the source)"
+                )
+            self.content_verified = True
+        elif self._multipart:
+            if any(hasher.hexdigest() == self._info.etag for hasher in self._multipart):
+                self.content_verified = True
+            elif self._strict:
+                raise IntegrityError(
+                    f"{self._label}: content does not match its multipart ETag "
+                    "(corrupt at the source)"
+                )

@@ -1,0 +1,254 @@
+"""Run one mirror job: the stages wired together, and the rules for deleting.
+
+Deletes happen last, only when asked, only after a copy phase in which nothing failed,
+never when a listing failed (the run raises before the delete phase), never when the
+source listed nothing, and never beyond `max_delete`. Keys waiting for deletion are
+spooled to a temporary file, so memory stays bounded however many there are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from bucketvault.errors import ErrorClass, NoSuchBucketError, UsageError, classify
+from bucketvault.mirror.decide import Action, Policy, decide, on_difference
+from bucketvault.mirror.filters import KeyFilter
+from bucketvault.mirror.identity import Identity
+from bucketvault.mirror.merge import Pair, merge
+from bucketvault.mirror.stats import MirrorStats, MirrorSummary
+from bucketvault.mirror.transfer import TransferSettings, copy_object, recorded_identity
+from bucketvault.store.base import Bucket
+from bucketvault.store.model import ObjectInfo
+from bucketvault.store.retry import RetryPolicy, retrying
+
+ActionListener = Callable[[str, Action, int], None]
+"""Told (key, action, size) for every decision that changes or reports something."""
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorOptions:
+    overwrite: bool = False
+    remove: bool = False
+    max_delete: int | None = None
+    allow_empty_source: bool = False
+    dry_run: bool = False
+    filter: KeyFilter = field(default_factory=KeyFilter)
+    workers: int = 32
+    bookkeeping: bool = True
+    create_target: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise UsageError("--workers must be at least 1")
+        if self.max_delete is not None and self.max_delete < 0:
+            raise UsageError("--max-delete must be 0 or more")
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorJob:
+    source: Bucket
+    target: Bucket
+    options: MirrorOptions = field(default_factory=MirrorOptions)
+
+
+class _DeleteSpool:
+    """Keys to delete, on disk until the copy phase has ended cleanly."""
+
+    def __init__(self) -> None:
+        self._file: IO[str] | None = None
+        self.count = 0
+
+    def add(self, key: str) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        self._file.write(json.dumps(key) + "\n")
+        self.count += 1
+
+    def pending(self) -> Iterator[str]:
+        if self._file is None:
+            return
+        self._file.seek(0)
+        for line in self._file:
+            yield json.loads(line)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+async def _nothing() -> AsyncIterator[ObjectInfo]:
+    return
+    yield  # pragma: no cover
+
+
+async def run_mirror(
+    job: MirrorJob,
+    *,
+    stats: MirrorStats | None = None,
+    on_action: ActionListener | None = None,
+) -> MirrorSummary:
+    """Mirror `job.source` into `job.target`; returns the final summary.
+
+    Raises (changing nothing further) when the source bucket is missing or a listing
+    fails; per-object failures are recorded in the summary and the run goes on.
+    """
+    options = job.options
+    source, target = job.source, job.target
+    stats = stats if stats is not None else MirrorStats()
+    stats.source, stats.target, stats.dry_run = source.display, target.display, options.dry_run
+    policy = Policy(overwrite=options.overwrite, remove=options.remove, filter=options.filter)
+    settings = TransferSettings(bookkeeping=options.bookkeeping, retry=options.retry)
+    tell = on_action or (lambda _key, _action, _size: None)
+
+    if not await retrying(source.exists, options.retry):
+        raise NoSuchBucketError(
+            f"source bucket {source.display} does not exist: nothing was changed"
+        )
+    target_exists = await retrying(target.exists, options.retry)
+    if not target_exists and not options.dry_run:
+        if not options.create_target:
+            raise NoSuchBucketError(f"target bucket {target.display} does not exist")
+        await retrying(target.create, options.retry)
+        target_exists = True
+
+    queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=options.workers * 4)
+    deletes = _DeleteSpool()
+
+    async def list_and_decide() -> None:
+        target_listing = target.list() if target_exists else _nothing()
+        async for pair in merge(source.list(), target_listing):
+            if pair.source is not None:
+                stats.listed_source += 1
+            if pair.target is not None:
+                stats.listed_target += 1
+            action = decide(pair, policy)
+            size = pair.source.size if pair.source is not None else 0
+            if action in (Action.COPY, Action.UPDATE):
+                stats.plan_copy(size)
+                tell(pair.key, action, size)
+                if not options.dry_run:
+                    await queue.put(pair)
+            elif action is Action.CHECK:
+                await queue.put(pair)
+            elif action is Action.SKIP:
+                stats.skipped += 1
+            elif action is Action.CONFLICT:
+                stats.conflict(pair.key)
+                tell(pair.key, action, size)
+            elif action is Action.DELETE:
+                deletes.add(pair.key)
+            elif action is Action.KEEP:
+                stats.kept_extra += 1
+            else:
+                stats.ignored += 1
+        for _ in range(options.workers):
+            await queue.put(None)
+
+    async def handle(pair: Pair) -> None:
+        assert pair.source is not None
+        if pair.target is not None and decide(pair, policy) is Action.CHECK:
+            identity = await recorded_identity(source, target, pair.source, pair.key, options.retry)
+            if identity is Identity.SAME:
+                stats.skipped += 1
+                return
+            action = on_difference(policy)
+            if action is Action.CONFLICT:
+                stats.conflict(pair.key)
+                tell(pair.key, action, pair.source.size)
+                return
+            stats.plan_copy(pair.source.size)
+            tell(pair.key, action, pair.source.size)
+            if options.dry_run:
+                return
+        await copy_object(source, target, pair.key, stats, settings)
+
+    async def worker() -> None:
+        while (pair := await queue.get()) is not None:
+            try:
+                await handle(pair)
+            except Exception as exc:
+                if classify(exc) is ErrorClass.FATAL:
+                    raise
+                stats.fail(pair.key, str(exc))
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(list_and_decide())
+            for _ in range(options.workers):
+                group.create_task(worker())
+        await _delete_phase(job, deletes, stats, tell)
+    except BaseExceptionGroup as group_error:
+        raise _first_error(group_error) from None
+    finally:
+        deletes.close()
+    stats.finish()
+    return stats.snapshot()
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error that stopped a task group, unwrapped so callers see our tree."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for leaf in leaves:
+        if not isinstance(leaf, asyncio.CancelledError):
+            return leaf
+    return leaves[0] if leaves else group
+
+
+def _refusal(options: MirrorOptions, stats: MirrorStats, count: int) -> str | None:
+    if stats.failed:
+        return f"{stats.failed} object(s) failed to copy; deleting nothing until a clean run"
+    if stats.listed_source == 0 and not options.allow_empty_source:
+        return (
+            "the source listed no objects; refusing to empty the target "
+            "(pass --allow-empty-source if that is really meant)"
+        )
+    if options.max_delete is not None and count > options.max_delete:
+        return f"{count} deletions exceed --max-delete {options.max_delete}; deleted nothing"
+    return None
+
+
+async def _delete_phase(
+    job: MirrorJob, deletes: _DeleteSpool, stats: MirrorStats, tell: ActionListener
+) -> None:
+    if deletes.count == 0:
+        return
+    options = job.options
+    refusal = _refusal(options, stats, deletes.count)
+    if refusal is not None:
+        stats.delete_skipped_reason = refusal
+        stats.kept_extra += deletes.count
+        return
+    semaphore = asyncio.Semaphore(options.workers)
+
+    async def delete_one(key: str) -> None:
+        try:
+            tell(key, Action.DELETE, 0)
+            if not options.dry_run:
+                await retrying(lambda: job.target.delete(key), options.retry)
+            stats.deleted += 1
+        except Exception as exc:
+            if classify(exc) is ErrorClass.FATAL:
+                raise
+            stats.fail(key, f"delete failed: {exc}")
+        finally:
+            semaphore.release()
+
+    async with asyncio.TaskGroup() as group:
+        for key in deletes.pending():
+            await semaphore.acquire()  # never more tasks in flight than workers
+            group.create_task(delete_one(key))

@@ -1,0 +1,119 @@
+"""Copy one object from a source bucket to a target bucket, verified end to end.
+
+The bytes stream through: nothing is read whole into memory. The source side is
+checked while streaming (`checksum.SourceVerifier`), the target side by comparing the
+ETag the target reports with the one the writer predicted from the bytes it sent. A
+copy counts only after both checks pass. Transient failures retry the whole object
+(a broken stream cannot be resumed mid-way); the retry policy lives in `store.retry`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from bucketvault.errors import IntegrityError, UnrepresentableKeyError
+from bucketvault.mirror.checksum import SourceVerifier
+from bucketvault.mirror.identity import Identity, compare_recorded, content_md5
+from bucketvault.mirror.stats import MirrorStats
+from bucketvault.store.base import Bucket
+from bucketvault.store.model import (
+    META_MD5,
+    META_SOURCE_ETAG,
+    ObjectAttributes,
+    ObjectInfo,
+    is_plain_md5,
+)
+from bucketvault.store.retry import RetryPolicy, retrying
+
+# Below this, bucketvault's own uploads are single-part, so the target's ETag is the
+# content MD5 and no bookkeeping is needed to recognise an unchanged copy.
+BOOKKEEPING_MIN_SIZE = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSettings:
+    bookkeeping: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def _bookkeeping(info: ObjectInfo, attributes: ObjectAttributes) -> dict[str, str]:
+    """What a copy records so a later run can recognise it as unchanged."""
+    if is_plain_md5(info.etag) and info.size < BOOKKEEPING_MIN_SIZE:
+        return {}
+    record = {META_SOURCE_ETAG: info.etag}
+    md5 = content_md5(info, attributes)
+    if md5 is not None:
+        record[META_MD5] = md5
+    return record
+
+
+async def copy_object(
+    source: Bucket,
+    target: Bucket,
+    key: str,
+    stats: MirrorStats,
+    settings: TransferSettings,
+) -> None:
+    reason = target.unrepresentable(key)
+    if reason is not None:
+        raise UnrepresentableKeyError(f"{target.display} cannot hold key {key!r}: {reason}")
+    counted = 0
+
+    async def attempt() -> int:
+        nonlocal counted
+        stats.take_back(counted)
+        counted = 0
+        async with source.open(key) as reader:
+            info = reader.info
+            verifier = SourceVerifier(info, reader.attributes, label=f"source object {key!r}")
+            attributes = reader.attributes.user_visible()
+            if settings.bookkeeping:
+                attributes = attributes.with_metadata(_bookkeeping(info, reader.attributes))
+
+            async def verified_stream() -> AsyncIterator[bytes]:
+                nonlocal counted
+                async for chunk in reader.chunks():
+                    verifier.update(chunk)
+                    counted += len(chunk)
+                    stats.add_bytes(len(chunk))
+                    yield chunk
+                # Raised here, the writer sees it before completing the object.
+                verifier.finish()
+
+            result = await target.write(
+                key, verified_stream(), size=info.size, attributes=attributes
+            )
+        if result.size != info.size:
+            raise IntegrityError(
+                f"target object {key!r}: wrote {result.size} bytes, expected {info.size}"
+            )
+        if result.expected_etag is not None and result.etag != result.expected_etag:
+            raise IntegrityError(
+                f"target object {key!r}: the target reports ETag {result.etag}, "
+                f"but the bytes sent hash to {result.expected_etag}"
+            )
+        return info.size
+
+    def on_retry(_attempt: int, _exc: BaseException) -> None:
+        stats.retries += 1
+
+    try:
+        size = await retrying(attempt, settings.retry, on_retry=on_retry)
+    except BaseException:
+        stats.take_back(counted)
+        raise
+    stats.copy_done(size)
+
+
+async def recorded_identity(
+    source: Bucket, target: Bucket, listed_source: ObjectInfo, key: str, policy: RetryPolicy
+) -> Identity:
+    """Compare with the bookkeeping in both objects' metadata (one or two HEADs)."""
+    target_info, target_attributes = await retrying(lambda: target.head(key), policy)
+    identity = compare_recorded(listed_source, None, target_info, target_attributes)
+    if identity is Identity.UNKNOWN:
+        source_info, source_attributes = await retrying(lambda: source.head(key), policy)
+        identity = compare_recorded(source_info, source_attributes, target_info, target_attributes)
+    # Unknowable without reading both: treat as changed, which the conflict policy guards.
+    return Identity.DIFFERENT if identity is Identity.UNKNOWN else identity

@@ -1,0 +1,292 @@
+"""The plans a service offers — backup, restore, verify — and the work behind each step.
+
+Plans are built when started: `backup` gets one step per service bucket, `restore`
+one per backup bucket asked for. Parameters are checked before anything starts; a
+bad one is named in a `PlanInputError`, and nothing is changed.
+
+| plan    | parameters |
+|---------|------------|
+| backup  | ACCESS_KEY_ID, SECRET_ACCESS_KEY (backup store) |
+| restore | ACCESS_KEY_ID, SECRET_ACCESS_KEY, and S3_BUCKET=<service>-<bucket> or     |
+|         | ALL_BUCKETS=true; optional TARGET_BUCKET, OVERWRITE=true                   |
+| verify  | ACCESS_KEY_ID, SECRET_ACCESS_KEY; optional S3_BUCKET, READ_DATA=false |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bucketvault.config.secret import Secret
+from bucketvault.config.services import ServiceConfig, check_bucket_name, get_service
+from bucketvault.errors import PlanInputError
+from bucketvault.mirror.stats import MirrorSummary
+from bucketvault.plans.spec import (
+    PhaseSpec,
+    PlanSpec,
+    StepContext,
+    StepOutcome,
+    StepProgress,
+    StepSpec,
+    StepWork,
+    Strategy,
+)
+from bucketvault.store import open_endpoint
+from bucketvault.tasks.backup import run_backup
+from bucketvault.tasks.endpoints import ACCESS_KEY_ID, SECRET_ACCESS_KEY, require
+from bucketvault.tasks.init import run_init
+from bucketvault.tasks.restore import run_restore
+from bucketvault.tasks.result import TaskResult
+from bucketvault.tasks.synchronize import run_synchronize
+from bucketvault.tasks.verify import run_verify
+
+PLANS = ("backup", "restore", "verify")
+CREDENTIALS = (ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+KNOWN_PARAMS = {
+    "backup": set(CREDENTIALS),
+    "restore": {*CREDENTIALS, "S3_BUCKET", "ALL_BUCKETS", "TARGET_BUCKET", "OVERWRITE"},
+    "verify": {*CREDENTIALS, "S3_BUCKET", "READ_DATA"},
+}
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off", ""}
+
+
+def flag(params: Mapping[str, str], name: str, default: bool) -> bool:
+    value = params.get(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise PlanInputError(f"parameter {name}={value!r} must be true or false")
+
+
+def _init_phase(backup_buckets: tuple[str, ...] = ()) -> PhaseSpec:
+    return PhaseSpec(
+        "init", (StepSpec("init-0:[init]", "init", {"backup_buckets": list(backup_buckets)}),)
+    )
+
+
+class ServicePlans:
+    """The PlanBuilder and WorkResolver of one service."""
+
+    def __init__(self, service: ServiceConfig) -> None:
+        self.service = service
+
+    # -- PlanBuilder -----------------------------------------------------------------
+
+    def plan_names(self) -> list[str]:
+        return list(PLANS)
+
+    def template(self, plan: str) -> PlanSpec:
+        self._known(plan)
+        if plan == "backup":
+            phases = (
+                _init_phase(),
+                PhaseSpec(
+                    "synchronize-buckets",
+                    (
+                        StepSpec(
+                            "synchronize-buckets-0:[synchronize-buckets]", "synchronize-buckets"
+                        ),
+                    ),
+                ),
+                PhaseSpec("backup", ()),
+            )
+        else:
+            phases = (_init_phase(), PhaseSpec(plan, ()))
+        return PlanSpec(plan, phases)
+
+    async def build(self, plan: str, params: Mapping[str, str]) -> PlanSpec:
+        self._known(plan)
+        unknown = sorted(set(params) - KNOWN_PARAMS[plan])
+        if unknown:
+            raise PlanInputError(
+                f"unknown parameter(s) for plan {plan!r}: {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(KNOWN_PARAMS[plan]))})"
+            )
+        require(params, *CREDENTIALS)
+        if plan == "backup":
+            return await self._backup()
+        if plan == "restore":
+            return await self._restore(params)
+        return await self._verify(params)
+
+    def _known(self, plan: str) -> None:
+        if plan not in PLANS:
+            from bucketvault.errors import NotFoundError
+
+            raise NotFoundError(f"no plan {plan!r}: known plans are {', '.join(PLANS)}")
+
+    async def _live_buckets(self) -> list[str]:
+        endpoint = open_endpoint(self.service.endpoint)
+        try:
+            return await endpoint.list_buckets()
+        finally:
+            await endpoint.close()
+
+    def _lock(self, side: str, url: str, bucket: str) -> str:
+        return f"{side}:{url}/{bucket}"
+
+    async def _backup(self) -> PlanSpec:
+        buckets = await self._live_buckets()
+        steps = tuple(
+            StepSpec(
+                f"backup-{bucket}",
+                "backup",
+                {"bucket": bucket},
+                (
+                    self._lock(
+                        "backup", self.service.backup.url, self.service.backup_bucket(bucket)
+                    ),
+                ),
+            )
+            for bucket in buckets
+        )
+        return PlanSpec(
+            "backup",
+            (
+                _init_phase(),
+                PhaseSpec(
+                    "synchronize-buckets",
+                    (
+                        StepSpec(
+                            "synchronize-buckets-0:[synchronize-buckets]", "synchronize-buckets"
+                        ),
+                    ),
+                ),
+                PhaseSpec("backup", steps),
+            ),
+        )
+
+    async def _backup_buckets(self, params: Mapping[str, str]) -> list[str]:
+        config = self.service.backup.endpoint(
+            params[ACCESS_KEY_ID], Secret(params[SECRET_ACCESS_KEY])
+        )
+        endpoint = open_endpoint(config)
+        try:
+            names = await endpoint.list_buckets()
+        finally:
+            await endpoint.close()
+        prefix = self.service.bucket_prefix
+        return [n for n in names if n.startswith(prefix) and len(n) > len(prefix)]
+
+    async def _restore(self, params: Mapping[str, str]) -> PlanSpec:
+        all_buckets = flag(params, "ALL_BUCKETS", False)
+        overwrite = flag(params, "OVERWRITE", False)
+        chosen = params.get("S3_BUCKET")
+        if all_buckets == bool(chosen):
+            raise PlanInputError(
+                "restore needs exactly one of -p S3_BUCKET=<service>-<bucket> "
+                "or -p ALL_BUCKETS=true"
+            )
+        target = params.get("TARGET_BUCKET")
+        if target is not None:
+            if all_buckets:
+                raise PlanInputError("TARGET_BUCKET works with S3_BUCKET, not with ALL_BUCKETS")
+            check_bucket_name(target, "TARGET_BUCKET")
+        if chosen:
+            check_bucket_name(chosen, "S3_BUCKET")
+            live = target or self.service.live_bucket(chosen)
+            check_bucket_name(live, "restored bucket")
+            pairs = [(chosen, live, "restore-0:[restore]")]
+        else:
+            backups = await self._backup_buckets(params)
+            if not backups:
+                raise PlanInputError(
+                    f"no backup buckets of service {self.service.name!r} "
+                    f"(named {self.service.bucket_prefix}*) in {self.service.backup.url}"
+                )
+            pairs = [
+                (b, self.service.live_bucket(b), f"restore-{self.service.live_bucket(b)}")
+                for b in backups
+            ]
+        steps = tuple(
+            StepSpec(
+                name,
+                "restore",
+                {"backup_bucket": backup, "bucket": live, "overwrite": overwrite},
+                (self._lock("live", self.service.endpoint.url, live),),
+            )
+            for backup, live, name in pairs
+        )
+        return PlanSpec(
+            "restore",
+            (_init_phase(tuple(backup for backup, _, _ in pairs)), PhaseSpec("restore", steps)),
+        )
+
+    async def _verify(self, params: Mapping[str, str]) -> PlanSpec:
+        read_data = flag(params, "READ_DATA", True)
+        chosen = params.get("S3_BUCKET")
+        if chosen:
+            buckets = [self.service.live_bucket(check_bucket_name(chosen, "S3_BUCKET"))]
+        else:
+            live = set(await self._live_buckets())
+            backed_up = {self.service.live_bucket(b) for b in await self._backup_buckets(params)}
+            buckets = sorted(live | backed_up)
+        steps = tuple(
+            StepSpec(f"verify-{bucket}", "verify", {"bucket": bucket, "read_data": read_data})
+            for bucket in buckets
+        )
+        return PlanSpec("verify", (_init_phase(), PhaseSpec("verify", steps, Strategy.SERIAL)))
+
+    # -- WorkResolver ----------------------------------------------------------------
+
+    def __call__(self, step: StepSpec) -> StepWork:
+        args = step.args
+
+        async def work(ctx: StepContext) -> StepOutcome:
+            service = get_service(self.service.name)  # fresh: credentials may have rotated
+            params = ctx.params
+
+            def progress(summary: MirrorSummary) -> None:
+                ctx.report(to_progress(summary))
+
+            result: TaskResult
+            if step.kind == "init":
+                result = await run_init(
+                    service, params, backup_buckets=tuple(args.get("backup_buckets", ()))
+                )
+            elif step.kind == "synchronize-buckets":
+                result = await run_synchronize(service, params)
+            elif step.kind == "backup":
+                result = await run_backup(service, params, args["bucket"], progress=progress)
+            elif step.kind == "restore":
+                result = await run_restore(
+                    service,
+                    params,
+                    args["backup_bucket"],
+                    args["bucket"],
+                    overwrite=bool(args.get("overwrite", False)),
+                    progress=progress,
+                )
+            elif step.kind == "verify":
+                result = await run_verify(
+                    service, params, args["bucket"], read_data=bool(args.get("read_data", True))
+                )
+            else:
+                raise PlanInputError(f"unknown step kind {step.kind!r}")
+            return StepOutcome(result.message, result.errors)
+
+        return work
+
+
+def to_progress(summary: MirrorSummary) -> StepProgress:
+    return StepProgress(
+        objects_done=summary.copied + summary.skipped,
+        objects_total=summary.listed_source,
+        bytes_done=summary.transferred_bytes,
+        bytes_total=summary.planned_bytes,
+        rate_bytes_per_s=summary.rate_bytes_per_s,
+        failed=summary.failed,
+    )
+
+
+def manager_for(service_name: str):  # type: ignore[no-untyped-def]  # typed once the engine lands
+    from bucketvault.plans.engine import PlanManager
+    from bucketvault.plans.state import StateStore
+
+    service = get_service(service_name)
+    plans = ServicePlans(service)
+    return PlanManager(service.name, plans, plans, StateStore.default())

@@ -1,0 +1,154 @@
+"""An in-memory store: a legitimate backend for fast unit tests of the layers above.
+
+It keeps S3's semantics that matter to them (byte-ordered listing, MD5 ETags, atomic
+writes, missing buckets) and can be told to fail, so mirror logic is tested without a
+server; every S3 behaviour is still tested against real loopback servers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bucketvault.errors import NoSuchBucketError, NoSuchKeyError
+from bucketvault.store.keys import sort_key
+from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
+
+FaultHook = Callable[[str, str], None]
+"""Called with (operation, key) before each operation; raise to inject a failure."""
+
+
+@dataclass
+class _Stored:
+    data: bytes
+    info: ObjectInfo
+    attributes: ObjectAttributes
+
+
+@dataclass
+class _Reader:
+    info: ObjectInfo
+    attributes: ObjectAttributes
+    data: bytes
+    chunk_size: int = 64 * 1024
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.data), self.chunk_size):
+            yield self.data[start : start + self.chunk_size]
+
+
+@dataclass
+class MemoryEndpoint:
+    buckets: dict[str, dict[str, _Stored]] = field(default_factory=dict)
+    fault: FaultHook | None = None
+
+    @property
+    def display(self) -> str:
+        return "memory://"
+
+    async def check(self) -> None:
+        return None
+
+    async def list_buckets(self) -> list[str]:
+        return sorted(self.buckets)
+
+    def bucket(self, name: str, prefix: str = "") -> MemoryBucket:
+        return MemoryBucket(self, name, prefix)
+
+    async def delete_bucket(self, name: str) -> None:
+        self.buckets.pop(name, None)
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryBucket:
+    def __init__(self, endpoint: MemoryEndpoint, name: str, prefix: str = "") -> None:
+        self._endpoint = endpoint
+        self._name = name
+        self._prefix = prefix
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def display(self) -> str:
+        return f"memory://{self._name}/{self._prefix}"
+
+    def _objects(self) -> dict[str, _Stored]:
+        try:
+            return self._endpoint.buckets[self._name]
+        except KeyError:
+            raise NoSuchBucketError(f"bucket {self._name!r} does not exist") from None
+
+    def _fault(self, operation: str, key: str) -> None:
+        if self._endpoint.fault is not None:
+            self._endpoint.fault(operation, key)
+
+    async def exists(self) -> bool:
+        return self._name in self._endpoint.buckets
+
+    async def create(self) -> None:
+        self._endpoint.buckets.setdefault(self._name, {})
+
+    async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
+        objects = self._objects()
+        keys = sorted(
+            (k[len(self._prefix) :] for k in objects if k.startswith(self._prefix)), key=sort_key
+        )
+        for key in keys:
+            if start_after is not None and sort_key(key) <= sort_key(start_after):
+                continue
+            self._fault("list", key)
+            yield objects[self._prefix + key].info
+
+    def _get(self, key: str) -> _Stored:
+        try:
+            return self._objects()[self._prefix + key]
+        except KeyError:
+            raise NoSuchKeyError(f"no object {key!r} in bucket {self._name!r}") from None
+
+    async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
+        self._fault("head", key)
+        stored = self._get(key)
+        return stored.info, stored.attributes
+
+    @asynccontextmanager
+    async def open(self, key: str) -> AsyncIterator[_Reader]:
+        self._fault("get", key)
+        stored = self._get(key)
+        yield _Reader(stored.info, stored.attributes, stored.data)
+
+    async def write(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        size: int,
+        attributes: ObjectAttributes,
+    ) -> WriteResult:
+        self._fault("put", key)
+        objects = self._objects()
+        parts = [chunk async for chunk in chunks]
+        data = b"".join(parts)
+        etag = hashlib.md5(data).hexdigest()
+        info = ObjectInfo(key=key, size=len(data), etag=etag, last_modified=datetime.now(UTC))
+        objects[self._prefix + key] = _Stored(data, info, attributes)
+        return WriteResult(etag=etag, size=len(data), expected_etag=etag)
+
+    async def delete(self, key: str) -> None:
+        self._fault("delete", key)
+        self._objects().pop(self._prefix + key, None)
+
+    def unrepresentable(self, key: str) -> str | None:
+        return None
+
+    def corrupt(self, key: str) -> None:
+        """Flip one bit of a stored object without changing its ETag (a rotten disk)."""
+        stored = self._get(key)
+        flipped = bytes([stored.data[0] ^ 1]) + stored.data[1:] if stored.data else b"x"
+        self._objects()[self._prefix + key] = _Stored(flipped, stored.info, stored.attributes)

@@ -1,0 +1,27 @@
+"""`init`: prove both stores are reachable with valid credentials; change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from bucketvault.config.services import ServiceConfig
+from bucketvault.errors import NoSuchBucketError
+from bucketvault.tasks.endpoints import service_stores
+from bucketvault.tasks.result import TaskResult
+
+
+async def run_init(
+    service: ServiceConfig, params: Mapping[str, str], *, backup_buckets: tuple[str, ...] = ()
+) -> TaskResult:
+    async with service_stores(service, params) as stores:
+        await stores.live.check()
+        await stores.backup.check()
+        for name in backup_buckets:
+            if not await stores.backup.bucket(name).exists():
+                raise NoSuchBucketError(
+                    f"backup bucket {name!r} does not exist in {stores.backup.display}: "
+                    "check S3_BUCKET (see `plan start backup`)"
+                )
+    return TaskResult(
+        f"reached {service.endpoint.display} and {service.backup.url}; credentials valid"
+    )

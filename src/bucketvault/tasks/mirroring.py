@@ -1,0 +1,57 @@
+"""Running a mirror as a step: periodic progress, and a result that never hides failures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from bucketvault.mirror import MirrorJob, MirrorStats, MirrorSummary, run_mirror
+from bucketvault.tasks.result import MAX_ERROR_LINES, ProgressCallback, TaskResult
+
+PROGRESS_INTERVAL_S = 0.5
+
+
+async def mirror_reporting(job: MirrorJob, progress: ProgressCallback | None) -> MirrorSummary:
+    stats = MirrorStats()
+    if progress is None:
+        return await run_mirror(job, stats=stats)
+
+    async def tick() -> None:
+        while True:
+            progress(stats.snapshot())
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        summary = await run_mirror(job, stats=stats)
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+    progress(summary)
+    return summary
+
+
+def mirror_result(summary: MirrorSummary, verb: str) -> TaskResult:
+    message = (
+        f"{verb} {summary.copied:,} objects ({summary.copied_bytes:,} bytes), "
+        f"{summary.skipped:,} unchanged"
+    )
+    if summary.deleted:
+        message += f", {summary.deleted:,} deleted"
+    if summary.conflicts:
+        message += (
+            f", {summary.conflicts:,} differing at the target kept "
+            "(-p OVERWRITE=true replaces them)"
+        )
+    if summary.retries:
+        message += f", {summary.retries:,} retries"
+    if summary.delete_skipped_reason:
+        message += f"; deletes skipped: {summary.delete_skipped_reason}"
+    errors: list[str] = []
+    if summary.failed:
+        message += f"; {summary.failed:,} objects FAILED"
+        errors = [f"{f.key}: {f.error}" for f in summary.failed_objects[:MAX_ERROR_LINES]]
+        if summary.failed > len(errors):
+            errors.append(f"… and {summary.failed - len(errors):,} more failed objects")
+    return TaskResult(message, tuple(errors))

@@ -1,0 +1,20 @@
+"""What a task reports while running and when done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bucketvault.mirror.stats import MirrorSummary
+
+ProgressCallback = Callable[[MirrorSummary], None]
+
+MAX_ERROR_LINES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TaskResult:
+    """`errors` non-empty means the step did not fully succeed (one line per problem)."""
+
+    message: str
+    errors: tuple[str, ...] = ()

@@ -1,0 +1,89 @@
+"""`synchronize-buckets`: deal with backup buckets whose service bucket is gone.
+
+The DC/OS service deleted such backup buckets at once — so a bucket deleted by
+mistake lost its backup at the next run. Here a backup bucket whose source is missing
+is marked (the time it was first seen orphaned is kept in `<home>/orphans.json`) and
+kept for the service's retention period; only after that is it emptied and removed.
+A bucket that reappears loses its mark.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bucketvault.config.home import home_dir, read_json, write_private
+from bucketvault.config.services import ServiceConfig
+from bucketvault.store.base import Endpoint
+from bucketvault.store.retry import RetryPolicy, retrying
+from bucketvault.tasks.endpoints import service_stores
+from bucketvault.tasks.result import TaskResult
+
+
+def _load_marks(service: str) -> dict[str, str]:
+    marks: dict[str, Any] = read_json(home_dir() / "orphans.json").get(service, {})
+    return {str(k): str(v) for k, v in marks.items()}
+
+
+def _save_marks(service: str, marks: dict[str, str]) -> None:
+    path = home_dir() / "orphans.json"
+    records = read_json(path)
+    records[service] = marks
+    write_private(path, json.dumps(records, indent=2, sort_keys=True))
+
+
+def orphan_marks(service: str) -> dict[str, datetime]:
+    return {k: datetime.fromisoformat(v) for k, v in _load_marks(service).items()}
+
+
+async def _empty_and_delete(backup: Endpoint, name: str) -> int:
+    bucket = backup.bucket(name)
+    policy = RetryPolicy()
+    removed = 0
+    async for info in bucket.list():
+        await retrying(lambda key=info.key: bucket.delete(key), policy)  # type: ignore[misc]
+        removed += 1
+    await retrying(lambda: backup.delete_bucket(name), policy)
+    return removed
+
+
+async def run_synchronize(
+    service: ServiceConfig, params: Mapping[str, str], *, now: datetime | None = None
+) -> TaskResult:
+    now = now or datetime.now(UTC)
+    retention = timedelta(days=service.retention_days)
+    async with service_stores(service, params) as stores:
+        live = set(await stores.live.list_buckets())
+        backups = [
+            b for b in await stores.backup.list_buckets() if b.startswith(service.bucket_prefix)
+        ]
+        marks = _load_marks(service.name)
+        kept, removed, newly = [], [], []
+        for backup_bucket in backups:
+            source = backup_bucket[len(service.bucket_prefix) :]
+            if source in live:
+                marks.pop(backup_bucket, None)
+                continue
+            since = datetime.fromisoformat(marks.setdefault(backup_bucket, now.isoformat()))
+            if since == now:
+                newly.append(backup_bucket)
+            if now - since >= retention:
+                await _empty_and_delete(stores.backup, backup_bucket)
+                marks.pop(backup_bucket, None)
+                removed.append(backup_bucket)
+            else:
+                kept.append(backup_bucket)
+        for stale in set(marks) - set(backups):
+            marks.pop(stale)
+        _save_marks(service.name, marks)
+    parts = [f"{len(backups)} backup bucket(s)"]
+    if kept:
+        parts.append(
+            f"{len(kept)} kept although their service bucket is gone "
+            f"(removed after {service.retention_days:g} days): {', '.join(kept)}"
+        )
+    if removed:
+        parts.append(f"removed after retention: {', '.join(removed)}")
+    return TaskResult("; ".join(parts))

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime
+
+import pytest
+
+from bucketvault.errors import IntegrityError
+from bucketvault.mirror.checksum import MultipartETag, SourceVerifier
+from bucketvault.store.model import META_MD5, META_SOURCE_ETAG, ObjectAttributes, ObjectInfo
+
+MiB = 1024 * 1024
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def multipart_etag(data: bytes, part: int) -> str:
+    digests = [hashlib.md5(data[i : i + part]).digest() for i in range(0, len(data), part)]
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+def feed(verifier: SourceVerifier, data: bytes, chunk: int = 777_777) -> None:
+    for start in range(0, len(data), chunk):
+        verifier.update(data[start : start + chunk])
+    verifier.finish()
+
+
+def test_multipart_etag_matches_reference() -> None:
+    data = os.urandom(11 * MiB + 3)
+    hasher = MultipartETag(5 * MiB)
+    for start in range(0, len(data), 1_000_003):
+        hasher.update(data[start : start + 1_000_003])
+    assert hasher.hexdigest() == multipart_etag(data, 5 * MiB)
+
+
+def test_plain_md5_source_verified() -> None:
+    data = os.urandom(100_000)
+    info = ObjectInfo("k", len(data), hashlib.md5(data).hexdigest(), T0)
+    verifier = SourceVerifier(info, ObjectAttributes(), label="k")
+    feed(verifier, data)
+    assert verifier.content_verified
+
+
+def test_bit_flip_detected_against_plain_md5() -> None:
+    data = bytearray(os.urandom(100_000))
+    info = ObjectInfo("k", len(data), hashlib.md5(data).hexdigest(), T0)
+    data[5000] ^= 1
+    with pytest.raises(IntegrityError, match="corrupt"):
+        feed(SourceVerifier(info, ObjectAttributes(), label="k"), bytes(data))
+
+
+def test_recorded_md5_verifies_multipart_object() -> None:
+    data = os.urandom(12 * MiB)
+    etag = multipart_etag(data, 7 * MiB)  # an odd part size nobody guesses
+    attrs = ObjectAttributes(metadata={META_MD5: hashlib.md5(data).hexdigest()})
+    verifier = SourceVerifier(ObjectInfo("k", len(data), etag, T0), attrs, label="k")
+    feed(verifier, data)
+    assert verifier.content_verified
+
+
+def test_own_multipart_object_corruption_detected() -> None:
+    data = bytearray(os.urandom(20 * MiB))
+    etag = multipart_etag(bytes(data), 16 * MiB)
+    attrs = ObjectAttributes(metadata={META_SOURCE_ETAG: "x-2"})
+    data[MiB] ^= 0x80
+    with pytest.raises(IntegrityError):
+        feed(SourceVerifier(ObjectInfo("k", len(data), etag, T0), attrs, label="k"), bytes(data))
+
+
+def test_foreign_multipart_with_unknown_part_size_is_size_checked_only() -> None:
+    data = os.urandom(20 * MiB)
+    etag = multipart_etag(data, 6 * MiB)  # 4 parts, like 5 MiB parts would give
+    verifier = SourceVerifier(ObjectInfo("k", len(data), etag, T0), None, label="k")
+    feed(verifier, data)
+    assert not verifier.content_verified
+
+
+def test_short_read_detected() -> None:
+    data = os.urandom(1000)
+    info = ObjectInfo("k", 2000, hashlib.md5(data).hexdigest(), T0)
+    with pytest.raises(IntegrityError, match="read 1000 bytes"):
+        feed(SourceVerifier(info, None, label="k"), data)
