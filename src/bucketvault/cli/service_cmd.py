@@ -99,9 +99,8 @@ def add(
             retention_days=retention_days,
         )
     )
-    output.info(
-        f"Service {name!r} added: backups go to {backup_endpoint} as {name.replace('/', '')}-<bucket>."
-    )
+    prefix = name.replace("/", "")
+    output.info(f"Service {name!r} added: backups go to {backup_endpoint} as {prefix}-<bucket>.")
 
 
 def _describe(service: ServiceConfig) -> dict[str, object]:
