@@ -1,0 +1,174 @@
+"""`bucketvault mirror` end to end, against real loopback S3 servers."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bucketvault.errors import ExitCode
+from bucketvault.loopback import LoopbackServer
+from tests.conftest import boto_client, new_bucket_name
+from tests.e2e.helpers import alias_env, put, run_cli, snapshot
+
+# Keys every S3 server keeps exactly; rclone serve s3 stores files, so keys with empty
+# or dot segments or a trailing '/' are only in the moto corpus.
+PORTABLE_KEYS = [
+    "plain.txt",
+    "with space/and+plus",
+    "percent%20literal",
+    "percent%2Fslash",
+    "question?mark",
+    "hash#tag",
+    "caf\u00e9-nfc",
+    "cafe\u0301-nfd",
+    "emoji-\U0001f600",
+    "deep/nested/path/file.bin",
+    "k" * 1000,
+    "empty-object",
+]
+MOTO_ONLY_KEYS = ["a//b", "/leading", "trailing/", "./dot", "a/../b", "tab\tkey"]
+
+
+def fill(server: LoopbackServer, bucket: str, keys: list[str]) -> None:
+    boto_client(server).create_bucket(Bucket=bucket)
+    for key in keys:
+        body = b"" if key == "empty-object" else key.encode() * 3
+        put(
+            server,
+            bucket,
+            key,
+            body,
+            ContentType="text/x-test",
+            CacheControl="max-age=60",
+            ContentDisposition='attachment; filename="x.txt"',
+            ContentLanguage="en",
+            ContentEncoding="identity",
+            Metadata={"owner": "ann", "reason": "test"},
+        )
+
+
+def test_moto_to_moto_is_exact_including_tags_and_odd_keys(moto: LoopbackServer) -> None:
+    src, dst = new_bucket_name(), new_bucket_name()
+    fill(moto, src, PORTABLE_KEYS + MOTO_ONLY_KEYS)
+    client = boto_client(moto)
+    client.put_object_tagging(
+        Bucket=src, Key="plain.txt", Tagging={"TagSet": [{"Key": "tier", "Value": "gold"}]}
+    )
+    env = alias_env(a=moto)
+    result = run_cli("mirror", f"a/{src}", f"a/{dst}", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(moto, dst, tags=True) == snapshot(moto, src, tags=True)
+
+    again = run_cli("mirror", f"a/{src}", f"a/{dst}", "--json", env=env)
+    summary = again.json_lines()[-1]
+    assert summary["type"] == "summary"
+    assert (summary["copied"], summary["skipped"], summary["transferred_bytes"]) == (
+        0,
+        len(PORTABLE_KEYS + MOTO_ONLY_KEYS),
+        0,
+    )
+
+
+def test_moto_to_rclone_across_endpoints(moto: LoopbackServer, rclone: LoopbackServer) -> None:
+    src, dst = new_bucket_name(), new_bucket_name()
+    fill(moto, src, PORTABLE_KEYS)
+    result = run_cli("mirror", f"m/{src}", f"r/{dst}", env=alias_env(m=moto, r=rclone))
+    assert result.exit_code == 0, result.stderr
+    got, want = snapshot(rclone, dst, tags=False), snapshot(moto, src, tags=False)
+    assert set(got) == set(want)
+    for key in want:
+        assert got[key]["md5"] == want[key]["md5"], key
+        assert got[key]["metadata"] == want[key]["metadata"], key
+        assert got[key]["content_type"] == want[key]["content_type"], key
+
+
+def test_same_size_change_is_kept_and_reported_then_overwritten(s3: LoopbackServer) -> None:
+    src, dst = new_bucket_name(), new_bucket_name()
+    boto_client(s3).create_bucket(Bucket=src)
+    put(s3, src, "doc.txt", b"version-1")
+    env = alias_env(s=s3)
+    assert run_cli("mirror", f"s/{src}", f"s/{dst}", env=env).exit_code == 0
+    put(s3, src, "doc.txt", b"version-2")
+    kept = run_cli("mirror", f"s/{src}", f"s/{dst}", env=env)
+    assert kept.exit_code == 0
+    assert "doc.txt" in kept.stderr and "--overwrite" in kept.stderr
+    assert snapshot(s3, dst, tags=False)["doc.txt"]["md5"] != snapshot(s3, src, tags=False)[
+        "doc.txt"
+    ]["md5"]
+    replaced = run_cli("mirror", f"s/{src}", f"s/{dst}", "--overwrite", env=env)
+    assert replaced.exit_code == 0
+    assert snapshot(s3, dst, tags=False) == snapshot(s3, src, tags=False)
+
+
+def test_remove_and_dry_run(s3: LoopbackServer) -> None:
+    src, dst = new_bucket_name(), new_bucket_name()
+    client = boto_client(s3)
+    client.create_bucket(Bucket=src)
+    client.create_bucket(Bucket=dst)
+    put(s3, src, "keep", b"1")
+    put(s3, dst, "stale", b"2")
+    env = alias_env(s=s3)
+    dry = run_cli("mirror", f"s/{src}", f"s/{dst}", "--remove", "--dry-run", env=env)
+    assert dry.exit_code == 0
+    assert dry.stdout.splitlines() == ["copy\tkeep", "delete\tstale"]
+    assert set(snapshot(s3, dst, tags=False)) == {"stale"}
+    real = run_cli("mirror", f"s/{src}", f"s/{dst}", "--remove", env=env)
+    assert real.exit_code == 0
+    assert set(snapshot(s3, dst, tags=False)) == {"keep"}
+
+
+def test_large_object_multipart_round_trip(s3: LoopbackServer) -> None:
+    src, dst = new_bucket_name(), new_bucket_name()
+    boto_client(s3).create_bucket(Bucket=src)
+    put(s3, src, "big.bin", os.urandom(40 * 1024 * 1024 + 17), ContentType="application/x-big")
+    env = alias_env(s=s3)
+    result = run_cli("mirror", f"s/{src}", f"s/{dst}", env=env)
+    assert result.exit_code == 0, result.stderr
+    got, want = snapshot(s3, dst, tags=False), snapshot(s3, src, tags=False)
+    assert got["big.bin"]["md5"] == want["big.bin"]["md5"]
+    assert got["big.bin"]["content_type"] == "application/x-big"
+    rerun = run_cli("mirror", f"s/{src}", f"s/{dst}", "--json", env=env)
+    assert rerun.json_lines()[-1]["copied"] == 0
+
+
+def test_missing_source_bucket_is_one_clear_error_and_changes_nothing(
+    s3: LoopbackServer,
+) -> None:
+    dst = new_bucket_name()
+    result = run_cli("mirror", f"s/nope-{uuid.uuid4().hex[:8]}", f"s/{dst}", env=alias_env(s=s3))
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr
+    names = [b["Name"] for b in boto_client(s3).list_buckets()["Buckets"]]
+    assert dst not in names
+
+
+def test_local_directory_round_trip(moto: LoopbackServer, tmp_path: Path) -> None:
+    src, back = new_bucket_name(), new_bucket_name()
+    fill(moto, src, [*PORTABLE_KEYS, "../escape", "a//b"])
+    env = alias_env(m=moto)
+    out = run_cli("mirror", f"m/{src}", f"file://{tmp_path}/copy", env=env)
+    assert out.exit_code == ExitCode.PARTIAL
+    assert "../escape" in out.stderr and "a//b" in out.stderr
+    assert not (tmp_path / "escape").exists()
+    back_in = run_cli("mirror", f"file://{tmp_path}/copy", f"m/{back}", env=env)
+    assert back_in.exit_code == 0, back_in.stderr
+    want = {k: v for k, v in snapshot(moto, src, tags=False).items() if k in PORTABLE_KEYS}
+    assert snapshot(moto, back, tags=False) == want
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["nosuchalias/b", "x/y"], "no alias", id="unknown-alias"),
+        pytest.param(["ftp://host/b", "file:///tmp/x"], "unknown scheme", id="bad-scheme"),
+        pytest.param(["s/b", "s/b"], "overlap", id="overlap"),
+        pytest.param(["s/b", "s/c", "--newer-than", "yesterday"], "not an age", id="bad-age"),
+    ],
+)
+def test_bad_input(s3: LoopbackServer, args: list[str], message: str) -> None:
+    result = run_cli("mirror", *args, env=alias_env(s=s3))
+    assert result.exit_code != 0
+    assert message in result.stderr
