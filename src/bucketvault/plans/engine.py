@@ -1,0 +1,181 @@
+"""`PlanManager`: the plans of one service — their status, the operator commands, and
+running them.
+
+It checks names (plan, phase, step, parameter) and then delegates: operator commands
+to `plans/operations.py` (one database transaction each), running to
+`plans/runner.py`. Everything it knows about a plan's progress is read back from the
+state database, so several managers in several processes agree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bucketvault.errors import ExitCode, NotFoundError, PlanInputError
+from bucketvault.plans import operations
+from bucketvault.plans.codec import validate_spec
+from bucketvault.plans.runner import EngineConfig, Runner
+from bucketvault.plans.spec import PlanBuilder, PlanSpec, WorkResolver
+from bucketvault.plans.state import StateStore
+from bucketvault.plans.status import Status
+from bucketvault.plans.view import derive, status_json
+
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_param_names(params: Mapping[str, str]) -> None:
+    for name in params:
+        if not PARAM_NAME.fullmatch(name):
+            raise PlanInputError(
+                f"invalid parameter name {name!r}: names must match [A-Za-z_][A-Za-z0-9_]*"
+            )
+
+
+class PlanManager:
+    """The plans of one service."""
+
+    def __init__(
+        self,
+        service: str,
+        builder: PlanBuilder,
+        resolve: WorkResolver,
+        state: StateStore,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.service = service
+        self.builder = builder
+        self.resolve = resolve
+        self.state = state
+        self.config = config or EngineConfig()
+
+    # -- names ---------------------------------------------------------------------------
+
+    def plan_names(self) -> list[str]:
+        return list(self.builder.plan_names())
+
+    def _spec(self, plan: str) -> PlanSpec:
+        """The plan's current shape: as started, or the template if never started."""
+        names = self.plan_names()
+        if plan not in names:
+            raise NotFoundError(
+                f"plan '{plan}' not found for service '{self.service}': "
+                f"plans are {', '.join(names) or '(none)'}"
+            )
+        stored = self.state.load(self.service, plan)
+        return stored.spec if stored is not None else self.builder.template(plan)
+
+    def _check(self, plan: str, phase: str | None = None, step: str | None = None) -> None:
+        spec = self._spec(plan)
+        if step is not None and phase is None:
+            raise PlanInputError(f"step '{step}' given without its phase: name the phase too")
+        if phase is None:
+            return
+        phases = {p.name: p for p in spec.phases}
+        if phase not in phases:
+            raise NotFoundError(
+                f"phase '{phase}' not found in plan '{plan}': phases are {', '.join(phases)}"
+            )
+        if step is not None and step not in {s.name for s in phases[phase].steps}:
+            steps = ", ".join(s.name for s in phases[phase].steps)
+            raise NotFoundError(
+                f"step '{step}' not found in phase '{phase}' of plan '{plan}': steps are {steps}"
+            )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def status(self, plan: str) -> dict[str, Any]:
+        spec = self._spec(plan)
+        return status_json(self.service, spec, self.state.load(self.service, plan))
+
+    def plan_status(self, plan: str) -> Status:
+        spec = self._spec(plan)
+        return derive(spec, self.state.load(self.service, plan)).status
+
+    def running_pid(self, plan: str) -> int | None:
+        """The pid of the process running the plan now, if any."""
+        self._spec(plan)
+        stored = self.state.load(self.service, plan)
+        return stored.runner_pid if stored is not None and stored.runner_alive else None
+
+    def exit_code(self, plan: str) -> int:
+        """0 when COMPLETE; else the exit code of the first failed step (1 if none said)."""
+        stored = self.state.load(self.service, plan)
+        if stored is None:
+            return int(ExitCode.FAILURE)
+        tree = derive(stored.spec, stored)
+        if tree.status is Status.COMPLETE:
+            return int(ExitCode.OK)
+        for phase in stored.spec.phases:
+            for step in phase.steps:
+                st = stored.steps.get((phase.name, step.name))
+                if st is not None and st.status is Status.ERROR:
+                    return st.exit_code or int(ExitCode.FAILURE)
+        return int(ExitCode.FAILURE)
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def start(self, plan: str, params: Mapping[str, str]) -> None:
+        """Validate and store; the plan runs when `run(plan)` is called."""
+        self._spec(plan)
+        check_param_names(params)
+        spec = await self.builder.build(plan, dict(params))
+        validate_spec(spec)
+        if spec.name != plan:
+            raise PlanInputError(f"the builder made plan '{spec.name}' when asked for '{plan}'")
+        operations.start(self.state, self.service, plan, spec, params)
+
+    def stop(self, plan: str) -> None:
+        self._check(plan)
+        operations.stop(self.state, self.service, plan)
+
+    def interrupt(self, plan: str, phase: str | None = None) -> bool:
+        self._check(plan, phase)
+        return operations.interrupt(self.state, self.service, plan, phase)
+
+    def proceed(self, plan: str, phase: str | None = None) -> bool:
+        self._check(plan, phase)
+        return operations.proceed(self.state, self.service, plan, phase)
+
+    def force_complete(self, plan: str, phase: str | None, step: str | None) -> bool:
+        if phase is None or step is None:
+            raise PlanInputError("force-complete needs both a phase and a step")
+        self._check(plan, phase, step)
+        return operations.force_complete(self.state, self.service, plan, phase, step)
+
+    def restart(self, plan: str, phase: str | None = None, step: str | None = None) -> bool:
+        self._check(plan, phase, step)
+        return operations.restart(self.state, self.service, plan, phase, step)
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self, plan: str, *, interrupt_on_cancel: bool = False) -> Status:
+        """Drive the plan until it is COMPLETE, in ERROR, or can go no further (interrupted).
+
+        Raises ConflictError if another live runner has it. If cancelled, steps in flight
+        go back to PENDING; with `interrupt_on_cancel` (Ctrl-C) the plan is also
+        interrupted, otherwise (scheduler shutdown) it continues on the next start."""
+        self._spec(plan)
+        runner = Runner(
+            service=self.service,
+            plan=plan,
+            store=self.state,
+            resolve=self.resolve,
+            config=self.config,
+        )
+        return await runner.run(interrupt_on_cancel=interrupt_on_cancel)
+
+    def resumable_plans(self) -> list[str]:
+        """Plans that were running when their process died: started, not interrupted, and
+        neither COMPLETE nor ERROR."""
+        result = []
+        with self.state.read() as tx:
+            names = [plan for _, plan in tx.list_plans(self.service)]
+            states = [tx.load(self.service, name) for name in names]
+        for st in states:
+            if st is None or st.interrupted or st.runner_alive:
+                continue
+            if derive(st.spec, st).status not in (Status.COMPLETE, Status.ERROR):
+                result.append(st.plan)
+        return result

@@ -1,0 +1,542 @@
+"""Plan state in SQLite: the single source of truth shared by every process.
+
+One file, `$BUCKETVAULT_HOME/state.db` (WAL mode, mode 0600, schema version in
+`PRAGMA user_version`). Per (service, plan) it keeps the spec, the parameters with
+secrets masked, the interrupted flags of the plan and of each phase, every step's
+status/message/attempt/progress/owner, the plan's error lines, and a global table of
+resource locks. Secrets themselves live in `plans/secrets.py`, never here.
+
+Terms:
+
+- *runner*: the one task (in some process) driving a plan; it holds a lease
+  (`runner_id`, pid, lease expiry) in the plan row and renews it while it runs.
+- *alive*: a holder (runner or lock) whose lease has not expired and whose pid is
+  alive (in this process: whose runner id is registered here).
+- *epoch*: a per-step counter bumped by every operator command that changes the step.
+  A runner writes a step only if the epoch is still the one it started with
+  (compare-and-set), so a `pause`/`stop`/`force-complete` issued by another process
+  always wins, and the runner notices it by polling.
+- *in flight*: a step PREPARED/STARTING/STARTED/DELAYED. One whose owner is not the
+  live runner is shown and treated as PENDING (crash recovery).
+
+Every read or write is one short transaction on a fresh connection (`read()`/`write()`),
+so the CLI and a running plan in another process can use the file at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bucketvault.errors import ConfigError
+from bucketvault.plans.codec import spec_from_json, spec_to_json
+from bucketvault.plans.secrets import bucketvault_home, private_dir
+from bucketvault.plans.spec import PlanSpec
+from bucketvault.plans.status import IN_FLIGHT, Status, check_transition
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS plans (
+    service TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    params TEXT NOT NULL,
+    interrupted INTEGER NOT NULL DEFAULT 1,
+    version INTEGER NOT NULL DEFAULT 0,
+    runner_id TEXT,
+    runner_pid INTEGER,
+    runner_lease REAL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (service, plan)
+);
+CREATE TABLE IF NOT EXISTS phases (
+    service TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    interrupted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (service, plan, phase)
+);
+CREATE TABLE IF NOT EXISTS steps (
+    service TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    step TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    attempt INTEGER NOT NULL DEFAULT 0,
+    progress TEXT,
+    exit_code INTEGER,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    owner_id TEXT,
+    owner_pid INTEGER,
+    updated REAL NOT NULL,
+    PRIMARY KEY (service, plan, phase, step)
+);
+CREATE TABLE IF NOT EXISTS errors (
+    service TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    step TEXT NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS errors_by_plan ON errors (service, plan);
+CREATE TABLE IF NOT EXISTS locks (
+    resource TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    runner_id TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    lease REAL NOT NULL
+);
+"""
+
+_LOCAL_RUNNERS: set[str] = set()
+
+
+def register_local_runner(runner_id: str) -> None:
+    _LOCAL_RUNNERS.add(runner_id)
+
+
+def unregister_local_runner(runner_id: str) -> None:
+    _LOCAL_RUNNERS.discard(runner_id)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def holder_alive(runner_id: str | None, pid: int | None, lease: float | None, now: float) -> bool:
+    if runner_id is None or pid is None or lease is None or lease < now:
+        return False
+    if pid == os.getpid():
+        return runner_id in _LOCAL_RUNNERS
+    return pid_alive(pid)
+
+
+@dataclass(frozen=True, slots=True)
+class StepState:
+    phase: str
+    step: str
+    status: Status
+    message: str
+    attempt: int
+    progress: dict[str, Any] | None
+    exit_code: int | None
+    epoch: int
+    owner_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockHolder:
+    resource: str
+    service: str
+    plan: str
+    pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanState:
+    """One plan as stored, with crash recovery applied (dead owners' steps are PENDING)."""
+
+    service: str
+    plan: str
+    spec: PlanSpec
+    params: dict[str, str]
+    interrupted: bool
+    phase_interrupted: dict[str, bool]
+    steps: dict[tuple[str, str], StepState]
+    errors: list[str]
+    version: int
+    runner_id: str | None
+    runner_pid: int | None
+    runner_alive: bool
+
+    def step(self, phase: str, step: str) -> StepState:
+        return self.steps[(phase, step)]
+
+
+class Tx:
+    """The operations available inside one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.now = time.time()
+
+    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
+        return row
+
+    # -- plans ---------------------------------------------------------------------------
+
+    def load(self, service: str, plan: str) -> PlanState | None:
+        row = self._one("SELECT * FROM plans WHERE service=? AND plan=?", service, plan)
+        if row is None:
+            return None
+        alive = holder_alive(row["runner_id"], row["runner_pid"], row["runner_lease"], self.now)
+        phases = {
+            r["phase"]: bool(r["interrupted"])
+            for r in self.conn.execute(
+                "SELECT phase, interrupted FROM phases WHERE service=? AND plan=?", (service, plan)
+            )
+        }
+        steps: dict[tuple[str, str], StepState] = {}
+        for r in self.conn.execute(
+            "SELECT * FROM steps WHERE service=? AND plan=?", (service, plan)
+        ):
+            status = Status(r["status"])
+            owned = alive and r["owner_id"] == row["runner_id"]
+            if status in IN_FLIGHT and not owned:
+                status = Status.PENDING
+            steps[(r["phase"], r["step"])] = StepState(
+                phase=r["phase"],
+                step=r["step"],
+                status=status,
+                message=r["message"],
+                attempt=r["attempt"],
+                progress=json.loads(r["progress"]) if r["progress"] else None,
+                exit_code=r["exit_code"],
+                epoch=r["epoch"],
+                owner_id=r["owner_id"] if owned else None,
+            )
+        errors = [
+            r["line"]
+            for r in self.conn.execute(
+                "SELECT line FROM errors WHERE service=? AND plan=? ORDER BY rowid", (service, plan)
+            )
+        ]
+        return PlanState(
+            service=service,
+            plan=plan,
+            spec=spec_from_json(row["spec"]),
+            params=json.loads(row["params"]),
+            interrupted=bool(row["interrupted"]),
+            phase_interrupted=phases,
+            steps=steps,
+            errors=errors,
+            version=row["version"],
+            runner_id=row["runner_id"] if alive else None,
+            runner_pid=row["runner_pid"] if alive else None,
+            runner_alive=alive,
+        )
+
+    def list_plans(self, service: str | None = None) -> list[tuple[str, str]]:
+        if service is None:
+            rows = self.conn.execute("SELECT service, plan FROM plans ORDER BY service, plan")
+        else:
+            rows = self.conn.execute(
+                "SELECT service, plan FROM plans WHERE service=? ORDER BY plan", (service,)
+            )
+        return [(r["service"], r["plan"]) for r in rows]
+
+    def put_plan(self, service: str, plan: str, spec: PlanSpec, params: dict[str, str]) -> None:
+        self.conn.execute(
+            "INSERT INTO plans (service, plan, spec, params, updated) VALUES (?,?,?,?,?) "
+            "ON CONFLICT (service, plan) DO UPDATE SET spec=excluded.spec, "
+            "params=excluded.params, updated=excluded.updated",
+            (service, plan, spec_to_json(spec), json.dumps(params), self.now),
+        )
+
+    def set_interrupted(self, service: str, plan: str, value: bool) -> None:
+        self.conn.execute(
+            "UPDATE plans SET interrupted=?, updated=? WHERE service=? AND plan=?",
+            (int(value), self.now, service, plan),
+        )
+
+    def set_phase_interrupted(self, service: str, plan: str, phase: str, value: bool) -> None:
+        self.conn.execute(
+            "INSERT INTO phases (service, plan, phase, interrupted) VALUES (?,?,?,?) "
+            "ON CONFLICT (service, plan, phase) DO UPDATE SET interrupted=excluded.interrupted",
+            (service, plan, phase, int(value)),
+        )
+
+    def clear_phase_interrupts(self, service: str, plan: str) -> None:
+        self.conn.execute("DELETE FROM phases WHERE service=? AND plan=?", (service, plan))
+
+    def bump_version(self, service: str, plan: str) -> None:
+        self.conn.execute(
+            "UPDATE plans SET version=version+1 WHERE service=? AND plan=?", (service, plan)
+        )
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def ensure_step(self, service: str, plan: str, phase: str, step: str, fingerprint: str) -> bool:
+        """Create the step PENDING unless it exists doing the same work; True if (re)created."""
+        row = self._one(
+            "SELECT fingerprint FROM steps WHERE service=? AND plan=? AND phase=? AND step=?",
+            service,
+            plan,
+            phase,
+            step,
+        )
+        if row is not None and row["fingerprint"] == fingerprint:
+            return False
+        self.clear_errors(service, plan, phase, step)
+        self.conn.execute(
+            "INSERT INTO steps (service, plan, phase, step, fingerprint, status, updated) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (service, plan, phase, step) DO UPDATE SET "
+            "fingerprint=excluded.fingerprint, status=excluded.status, message='', attempt=0, "
+            "progress=NULL, exit_code=NULL, epoch=epoch+1, owner_id=NULL, owner_pid=NULL, "
+            "updated=excluded.updated",
+            (service, plan, phase, step, fingerprint, str(Status.PENDING), self.now),
+        )
+        return True
+
+    def delete_steps_except(self, service: str, plan: str, keep: set[tuple[str, str]]) -> None:
+        rows = self.conn.execute(
+            "SELECT phase, step FROM steps WHERE service=? AND plan=?", (service, plan)
+        ).fetchall()
+        for r in rows:
+            if (r["phase"], r["step"]) not in keep:
+                self.conn.execute(
+                    "DELETE FROM steps WHERE service=? AND plan=? AND phase=? AND step=?",
+                    (service, plan, r["phase"], r["step"]),
+                )
+                self.clear_errors(service, plan, r["phase"], r["step"])
+
+    def reset_step(
+        self, service: str, plan: str, phase: str, step: str, status: Status, message: str = ""
+    ) -> None:
+        """An operator's change (restart, force-complete, interrupt): wins over any runner."""
+        row = self._one(
+            "SELECT status FROM steps WHERE service=? AND plan=? AND phase=? AND step=?",
+            service,
+            plan,
+            phase,
+            step,
+        )
+        if row is None:
+            return
+        check_transition(Status(row["status"]), status)
+        self.clear_errors(service, plan, phase, step)
+        keep_progress = status is Status.COMPLETE
+        self.conn.execute(
+            "UPDATE steps SET status=?, message=?, attempt=0, exit_code=NULL, epoch=epoch+1, "
+            "owner_id=NULL, owner_pid=NULL, updated=?"
+            + ("" if keep_progress else ", progress=NULL")
+            + " WHERE service=? AND plan=? AND phase=? AND step=?",
+            (str(status), message, self.now, service, plan, phase, step),
+        )
+
+    def update_step(
+        self,
+        service: str,
+        plan: str,
+        phase: str,
+        step: str,
+        *,
+        epoch: int,
+        owner_id: str,
+        status: Status | None = None,
+        message: str | None = None,
+        attempt: int | None = None,
+        progress: dict[str, Any] | None = None,
+        exit_code: int | None = None,
+    ) -> bool:
+        """A runner's write, applied only if the step's epoch is still `epoch`."""
+        row = self._one(
+            "SELECT status FROM steps WHERE service=? AND plan=? AND phase=? AND step=? "
+            "AND epoch=?",
+            service,
+            plan,
+            phase,
+            step,
+            epoch,
+        )
+        if row is None:
+            return False
+        sets = ["owner_id=?", "owner_pid=?", "updated=?"]
+        args: list[Any] = [owner_id, os.getpid(), self.now]
+        if status is not None:
+            check_transition(Status(row["status"]), status)
+            sets.append("status=?")
+            args.append(str(status))
+        for column, value in (("message", message), ("attempt", attempt), ("exit_code", exit_code)):
+            if value is not None:
+                sets.append(f"{column}=?")
+                args.append(value)
+        if progress is not None:
+            sets.append("progress=?")
+            args.append(json.dumps(progress))
+        self.conn.execute(
+            f"UPDATE steps SET {', '.join(sets)} WHERE service=? AND plan=? AND phase=? AND step=?",
+            (*args, service, plan, phase, step),
+        )
+        return True
+
+    def recover_in_flight(self, service: str, plan: str, runner_id: str) -> None:
+        """Steps left in flight by another (dead) runner go back to PENDING."""
+        rows = self.conn.execute(
+            "SELECT phase, step, status, owner_id FROM steps WHERE service=? AND plan=?",
+            (service, plan),
+        ).fetchall()
+        for r in rows:
+            if Status(r["status"]) in IN_FLIGHT and r["owner_id"] != runner_id:
+                self.reset_step(
+                    service, plan, r["phase"], r["step"], Status.PENDING, "resumed after restart"
+                )
+
+    def add_errors(
+        self, service: str, plan: str, phase: str, step: str, lines: Sequence[str]
+    ) -> None:
+        self.conn.executemany(
+            "INSERT INTO errors (service, plan, phase, step, line) VALUES (?,?,?,?,?)",
+            [(service, plan, phase, step, line) for line in lines],
+        )
+
+    def clear_errors(self, service: str, plan: str, phase: str, step: str) -> None:
+        self.conn.execute(
+            "DELETE FROM errors WHERE service=? AND plan=? AND phase=? AND step=?",
+            (service, plan, phase, step),
+        )
+
+    # -- runners and locks ---------------------------------------------------------------
+
+    def claim_runner(
+        self, service: str, plan: str, runner_id: str, lease: float
+    ) -> tuple[bool, int | None]:
+        """Become the plan's runner; (False, pid of the live runner) if another one runs it."""
+        row = self._one(
+            "SELECT runner_id, runner_pid, runner_lease FROM plans WHERE service=? AND plan=?",
+            service,
+            plan,
+        )
+        if row is None:
+            return False, None
+        if row["runner_id"] != runner_id and holder_alive(
+            row["runner_id"], row["runner_pid"], row["runner_lease"], self.now
+        ):
+            return False, row["runner_pid"]
+        self.conn.execute(
+            "UPDATE plans SET runner_id=?, runner_pid=?, runner_lease=? WHERE service=? AND plan=?",
+            (runner_id, os.getpid(), lease, service, plan),
+        )
+        return True, os.getpid()
+
+    def renew(self, runner_id: str, lease: float) -> None:
+        self.conn.execute("UPDATE plans SET runner_lease=? WHERE runner_id=?", (lease, runner_id))
+        self.conn.execute("UPDATE locks SET lease=? WHERE runner_id=?", (lease, runner_id))
+
+    def release_runner(self, service: str, plan: str, runner_id: str) -> None:
+        self.conn.execute(
+            "UPDATE plans SET runner_id=NULL, runner_pid=NULL, runner_lease=NULL "
+            "WHERE service=? AND plan=? AND runner_id=?",
+            (service, plan, runner_id),
+        )
+        self.conn.execute("DELETE FROM locks WHERE runner_id=?", (runner_id,))
+
+    def lock_conflicts(self, resources: Sequence[str], service: str, plan: str) -> list[LockHolder]:
+        """Live holders of any of `resources` other than this plan; dead holders are dropped."""
+        conflicts = []
+        for resource in resources:
+            row = self._one("SELECT * FROM locks WHERE resource=?", resource)
+            if row is None:
+                continue
+            if not holder_alive(row["runner_id"], row["pid"], row["lease"], self.now):
+                self.conn.execute("DELETE FROM locks WHERE resource=?", (resource,))
+                continue
+            if (row["service"], row["plan"]) != (service, plan):
+                conflicts.append(LockHolder(resource, row["service"], row["plan"], row["pid"]))
+        return conflicts
+
+    def acquire_locks(
+        self, resources: Sequence[str], service: str, plan: str, runner_id: str, lease: float
+    ) -> list[LockHolder]:
+        """Take every lock in `resources`, or none of them and return the conflicts."""
+        conflicts = self.lock_conflicts(resources, service, plan)
+        if conflicts:
+            return conflicts
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO locks (resource, service, plan, runner_id, pid, lease) "
+            "VALUES (?,?,?,?,?,?)",
+            [(r, service, plan, runner_id, os.getpid(), lease) for r in resources],
+        )
+        return []
+
+
+class StateStore:
+    """The state database; cheap to create, safe to share between processes."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or bucketvault_home() / "state.db"
+        self._ready = False
+
+    @classmethod
+    def default(cls) -> StateStore:
+        """The store at `$BUCKETVAULT_HOME/state.db`."""
+        return cls()
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self._ready:
+            self._init()
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _init(self) -> None:
+        private_dir(self.path.parent)
+        if not self.path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                conn.execute("ROLLBACK")
+                raise ConfigError(
+                    f"{self.path} was written by a newer bucketvault (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION}): upgrade bucketvault"
+                )
+            if version < SCHEMA_VERSION:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        self._ready = True
+
+    @contextlib.contextmanager
+    def _tx(self, begin: str) -> Iterator[Tx]:
+        conn = self._connect()
+        try:
+            conn.execute(begin)
+            try:
+                yield Tx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    def read(self) -> contextlib.AbstractContextManager[Tx]:
+        """A consistent snapshot for reading."""
+        return self._tx("BEGIN")
+
+    def write(self) -> contextlib.AbstractContextManager[Tx]:
+        """An exclusive write transaction (other writers wait)."""
+        return self._tx("BEGIN IMMEDIATE")
+
+    def load(self, service: str, plan: str) -> PlanState | None:
+        with self.read() as tx:
+            return tx.load(service, plan)
