@@ -143,6 +143,16 @@ class FakeWork:
             await asyncio.sleep(0.01)
         raise AssertionError("block step was never cancelled")
 
+    async def _gate(self, step: StepSpec, ctx: StepContext) -> StepOutcome:
+        """Runs while the file `<MARKER>/hold` exists (bounded: ~60 s), then completes."""
+        hold = Path(step.args["marker"]) / "hold"
+        for i in range(6000):
+            if not hold.exists():
+                return StepOutcome(f"gate opened after {i} polls")
+            ctx.report(StepProgress(objects_done=i))
+            await asyncio.sleep(0.01)
+        raise AssertionError("gate never opened")
+
     async def _flaky(self, step: StepSpec, ctx: StepContext) -> StepOutcome:
         if ctx.attempt <= int(step.args.get("fails", "1")):
             raise TransientStoreError("SlowDown: please reduce your request rate", code="SlowDown")

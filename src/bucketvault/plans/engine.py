@@ -139,9 +139,9 @@ class PlanManager:
         return operations.proceed(self.state, self.service, plan, phase)
 
     def force_complete(self, plan: str, phase: str | None, step: str | None) -> bool:
+        self._check(plan, phase, step)
         if phase is None or step is None:
             raise PlanInputError("force-complete needs both a phase and a step")
-        self._check(plan, phase, step)
         return operations.force_complete(self.state, self.service, plan, phase, step)
 
     def restart(self, plan: str, phase: str | None = None, step: str | None = None) -> bool:
