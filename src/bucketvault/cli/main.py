@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from bucketvault import __version__
 from bucketvault.cli import alias_cmd, demo_cmd, mirror_cmd, plan_cmd, serve_cmd, service_cmd
@@ -12,7 +14,19 @@ from bucketvault.cli.context import global_options
 from bucketvault.cli.output import abort_on
 from bucketvault.errors import BucketvaultError
 
+
+class _Commands(TyperGroup):
+    """Turns every bucketvault error, from any command, into one line and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (BucketvaultError, KeyboardInterrupt) as exc:
+            abort_on(exc)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="bucketvault",
     help="Back up and restore MinIO and S3-compatible object storage, with DC/OS-style plans.",
     no_args_is_help=True,
@@ -67,9 +81,4 @@ app.command("demo")(demo_cmd.demo)
 
 
 def run() -> None:
-    try:
-        app()
-    except BucketvaultError as exc:
-        abort_on(exc)
-    except KeyboardInterrupt as exc:
-        abort_on(exc)
+    app()

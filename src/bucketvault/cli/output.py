@@ -28,8 +28,9 @@ err = _console(stderr=True)
 
 
 def print_data(text: str) -> None:
-    """Data for stdout. Never parsed as markup: keys and names are user data."""
-    out.print(text, markup=False, emoji=False)
+    """Data for stdout, written as is: keys and names are user data, never markup."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def print_json(record: Any) -> None:
