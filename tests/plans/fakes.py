@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -152,6 +153,17 @@ class FakeWork:
             ctx.report(StepProgress(objects_done=i))
             await asyncio.sleep(0.01)
         raise AssertionError("gate never opened")
+
+    async def _sigint(self, step: StepSpec, ctx: StepContext) -> StepOutcome:
+        """Like Ctrl-C during the step, once: while `<MARKER>/hold` exists, remove it and
+        send this process SIGINT; otherwise complete."""
+        hold = Path(step.args["marker"]) / "hold"
+        if hold.exists():
+            hold.unlink()
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(10)
+            raise AssertionError("SIGINT did not cancel the step")
+        return StepOutcome("no interruption this time")
 
     async def _flaky(self, step: StepSpec, ctx: StepContext) -> StepOutcome:
         if ctx.attempt <= int(step.args.get("fails", "1")):

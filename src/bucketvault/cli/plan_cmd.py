@@ -1,5 +1,234 @@
-"""`bucketvault plan ...` (under construction)."""
+"""`bucketvault plan ...`: list, status, start, stop, pause, resume, force-restart,
+force-complete — the DC/OS CLI plan commands (REFERENCE.md §2).
+
+Results go to stdout, diagnostics and the live progress display to stderr. Parameters
+are never echoed. With `--url` the commands talk to a scheduler; without it they act
+in-process, and `start` runs the plan in the foreground: exit 0 when it completes, the
+failure's exit code when it ends in ERROR, 130 when interrupted (Ctrl-C leaves the plan
+paused and resumable with `plan resume`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Annotated
 
 import typer
+from rich.live import Live
+from rich.text import Text
 
-app = typer.Typer(help="plan commands", no_args_is_help=True)
+from bucketvault.cli.context import global_options
+from bucketvault.cli.output import abort, abort_on, err, print_data, print_json
+from bucketvault.cli.plan_backend import HttpBackend, LocalBackend, PlanBackend
+from bucketvault.cli.plan_render import render_tree
+from bucketvault.errors import BucketvaultError, ExitCode, PlanInputError
+from bucketvault.plans.engine import PARAM_NAME
+from bucketvault.plans.factory import manager_for
+from bucketvault.plans.status import Status
+
+ALREADY = "Cannot execute command. Command has already been issued or the plan has completed"
+
+app = typer.Typer(
+    help="Start, watch and steer the plans (backup, restore, verify) of a service.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+PlanArg = Annotated[str, typer.Argument(help="Plan name (see `plan list`).")]
+PhaseArg = Annotated[str | None, typer.Argument(help="Phase name.")]
+StepArg = Annotated[str | None, typer.Argument(help="Step name (needs the phase).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@contextlib.contextmanager
+def _failures() -> Iterator[None]:
+    try:
+        yield
+    except BucketvaultError as exc:
+        abort_on(exc)
+
+
+def _backend(ctx: typer.Context) -> PlanBackend:
+    opts = global_options(ctx)
+    if opts.url:
+        return HttpBackend(opts.url, opts.token, opts.name)
+    return LocalBackend(manager_for(opts.service_name()))
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """`-p NAME=VALUE` items, split on the first `=`; errors never show a value."""
+    params: dict[str, str] = {}
+    for number, item in enumerate(items, 1):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise PlanInputError(f"parameter #{number} has no '=': write -p NAME=VALUE")
+        if not PARAM_NAME.fullmatch(name):
+            raise PlanInputError(
+                f"invalid parameter name {name!r} (parameter #{number}): "
+                "names must match [A-Za-z_][A-Za-z0-9_]*"
+            )
+        if name in params:
+            raise PlanInputError(f"parameter {name} given twice")
+        params[name] = value
+    return params
+
+
+def _changed(changed: bool, message: str) -> None:
+    if not changed:
+        abort(ALREADY, ExitCode.FAILURE)
+    print_data(message)
+
+
+def _follow(ctx: typer.Context, backend: LocalBackend, plan: str) -> None:
+    """Run the plan here until it ends; exit accordingly."""
+
+    async def run_with_display() -> Status:
+        if not err.is_terminal:
+            return await backend.run(plan)
+        with Live(Text(""), console=err, refresh_per_second=4) as live:
+
+            async def refresh() -> None:
+                for _ in range(10**9):  # until cancelled
+                    live.update(Text(render_tree(plan, backend.status(plan))))
+                    await asyncio.sleep(0.5)
+
+            task = asyncio.create_task(refresh())
+            try:
+                return await backend.run(plan)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                live.update(Text(render_tree(plan, backend.status(plan))))
+
+    name = global_options(ctx).name
+    resume = f"`bucketvault --name={name} plan resume {plan}`"
+    try:
+        status = asyncio.run(run_with_display())
+    except KeyboardInterrupt:
+        abort(f'"{plan}" plan interrupted: resume it with {resume}', ExitCode.INTERRUPTED)
+    if status is Status.COMPLETE:
+        return
+    if status is Status.ERROR:
+        errors = backend.status(plan)["errors"]
+        first = errors[0] if errors else "a step failed"
+        more = f" (and {len(errors) - 1} more: see `plan status {plan}`)" if len(errors) > 1 else ""
+        code = backend.manager.exit_code(plan)
+        exit_code = ExitCode(code) if code in ExitCode._value2member_map_ else ExitCode.FAILURE
+        abort(f'"{plan}" plan failed: {first}{more}', exit_code)
+    abort(
+        f'"{plan}" plan is {status}: it was paused or stopped; resume with {resume}',
+        ExitCode.INTERRUPTED,
+    )
+
+
+def _follow_if_idle(ctx: typer.Context, backend: PlanBackend, plan: str) -> None:
+    if isinstance(backend, LocalBackend) and backend.needs_runner(plan):
+        _follow(ctx, backend, plan)
+
+
+@app.command("list")
+def list_plans(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List the service's plans."""
+    with _failures():
+        names = _backend(ctx).names()
+    if json_:
+        print_json(names)
+    else:
+        for name in names:
+            print_data(name)
+
+
+@app.command()
+def status(ctx: typer.Context, plan: PlanArg, json_: JsonOpt = False) -> None:
+    """Show a plan's phases and steps with their statuses (and errors)."""
+    with _failures():
+        body = _backend(ctx).status(plan)
+    if json_:
+        print_json(body)
+    else:
+        print_data(render_tree(plan, body))
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    plan: PlanArg,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("-p", "--param", help="NAME=VALUE (repeatable; split on the first '=')."),
+    ] = None,
+) -> None:
+    """Start a plan with its parameters (restart it if it had completed)."""
+    with _failures():
+        params = parse_params(param or [])
+        backend = _backend(ctx)
+        backend.start(plan, params)
+        print_data(f'"{plan}" plan has been started.')
+        if isinstance(backend, LocalBackend):
+            _follow(ctx, backend, plan)
+
+
+@app.command()
+def stop(ctx: typer.Context, plan: PlanArg) -> None:
+    """Interrupt a plan and reset all its steps to PENDING."""
+    with _failures():
+        _backend(ctx).stop(plan)
+    print_data(f'"{plan}" plan has been stopped.')
+
+
+@app.command()
+def pause(ctx: typer.Context, plan: PlanArg, phase: PhaseArg = None) -> None:
+    """Pause a plan (or one phase); running steps go back to PENDING."""
+    with _failures():
+        changed = _backend(ctx).interrupt(plan, phase)
+    where = f'"{plan}" plan: phase "{phase}"' if phase else f'"{plan}" plan'
+    _changed(changed, f"{where} has been paused.")
+
+
+@app.command()
+def resume(ctx: typer.Context, plan: PlanArg, phase: PhaseArg = None) -> None:
+    """Resume a paused plan (or phase); in-process, it then runs in the foreground."""
+    with _failures():
+        backend = _backend(ctx)
+        changed = backend.proceed(plan, phase)
+        where = f'"{plan}" plan: phase "{phase}"' if phase else f'"{plan}" plan'
+        _changed(changed, f"{where} has been resumed.")
+        _follow_if_idle(ctx, backend, plan)
+
+
+@app.command("force-restart")
+def force_restart(
+    ctx: typer.Context, plan: PlanArg, phase: PhaseArg = None, step: StepArg = None
+) -> None:
+    """Reset a plan, phase or step to PENDING and un-interrupt it."""
+    with _failures():
+        backend = _backend(ctx)
+        changed = backend.restart(plan, phase, step)
+        if step:
+            where = f'"{plan}" plan: step "{step}" in phase "{phase}"'
+        elif phase:
+            where = f'"{plan}" plan: phase "{phase}"'
+        else:
+            where = f'"{plan}" plan'
+        _changed(changed, f"{where} has been restarted.")
+        _follow_if_idle(ctx, backend, plan)
+
+
+@app.command("force-complete")
+def force_complete(
+    ctx: typer.Context,
+    plan: PlanArg,
+    phase: Annotated[str, typer.Argument(help="Phase name.")],
+    step: Annotated[str, typer.Argument(help="Step name.")],
+) -> None:
+    """Mark a step COMPLETE without running it."""
+    with _failures():
+        backend = _backend(ctx)
+        changed = backend.force_complete(plan, phase, step)
+        _changed(
+            changed, f'"{plan}" plan: step "{step}" in phase "{phase}" has been forced to complete.'
+        )
+        _follow_if_idle(ctx, backend, plan)

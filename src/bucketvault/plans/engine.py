@@ -20,7 +20,7 @@ from bucketvault.plans.runner import EngineConfig, Runner
 from bucketvault.plans.spec import PlanBuilder, PlanSpec, WorkResolver
 from bucketvault.plans.state import StateStore
 from bucketvault.plans.status import Status
-from bucketvault.plans.view import derive, status_json
+from bucketvault.plans.view import derive, runnable, status_json
 
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -98,6 +98,12 @@ class PlanManager:
         self._spec(plan)
         stored = self.state.load(self.service, plan)
         return stored.runner_pid if stored is not None and stored.runner_alive else None
+
+    def has_runnable(self, plan: str) -> bool:
+        """Whether any step may start now (the plan is started and not interrupted)."""
+        self._spec(plan)
+        stored = self.state.load(self.service, plan)
+        return stored is not None and bool(runnable(stored.spec, derive(stored.spec, stored)))
 
     def exit_code(self, plan: str) -> int:
         """0 when COMPLETE; else the exit code of the first failed step (1 if none said)."""
