@@ -20,6 +20,7 @@ from bucketvault.config.secret import Secret
 from bucketvault.config.services import ServiceConfig, check_bucket_name, get_service
 from bucketvault.errors import PlanInputError
 from bucketvault.mirror.stats import MirrorSummary
+from bucketvault.plans.engine import PlanManager
 from bucketvault.plans.spec import (
     PhaseSpec,
     PlanSpec,
@@ -30,6 +31,7 @@ from bucketvault.plans.spec import (
     StepWork,
     Strategy,
 )
+from bucketvault.plans.state import StateStore
 from bucketvault.store import open_endpoint
 from bucketvault.tasks.backup import run_backup
 from bucketvault.tasks.endpoints import ACCESS_KEY_ID, SECRET_ACCESS_KEY, require
@@ -283,10 +285,7 @@ def to_progress(summary: MirrorSummary) -> StepProgress:
     )
 
 
-def manager_for(service_name: str):  # type: ignore[no-untyped-def]  # typed once the engine lands
-    from bucketvault.plans.engine import PlanManager
-    from bucketvault.plans.state import StateStore
-
+def manager_for(service_name: str) -> PlanManager:
     service = get_service(service_name)
     plans = ServicePlans(service)
     return PlanManager(service.name, plans, plans, StateStore.default())
