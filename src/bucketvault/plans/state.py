@@ -486,6 +486,7 @@ class StateStore:
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL: no corruption, fewer fsyncs
         return conn
 
     def _init(self) -> None:

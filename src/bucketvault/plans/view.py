@@ -29,8 +29,8 @@ class Tree:
 
 def derive(spec: PlanSpec, state: PlanState | None) -> Tree:
     """Statuses for `spec`; with no state (never started) every step is PENDING and the
-    plan interrupted, so it shows WAITING."""
-    interrupted = True if state is None else state.interrupted
+    plan (unless it is `deploy`) interrupted, so it shows WAITING."""
+    interrupted = spec.name != "deploy" if state is None else state.interrupted
     phase_flags = {} if state is None else state.phase_interrupted
     steps: dict[tuple[str, str], Status] = {}
     phases: dict[str, Status] = {}
