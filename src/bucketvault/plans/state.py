@@ -35,97 +35,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bucketvault.errors import ConfigError
 from bucketvault.plans.codec import spec_from_json, spec_to_json
+from bucketvault.plans.leases import (
+    LeaseOps,
+    LockHolder,
+    holder_alive,
+    register_local_runner,
+    unregister_local_runner,
+)
+from bucketvault.plans.schema import SCHEMA_VERSION, prepare
 from bucketvault.plans.secrets import bucketvault_home, private_dir
 from bucketvault.plans.spec import PlanSpec
 from bucketvault.plans.status import IN_FLIGHT, Status, check_transition
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS plans (
-    service TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    params TEXT NOT NULL,
-    interrupted INTEGER NOT NULL DEFAULT 1,
-    version INTEGER NOT NULL DEFAULT 0,
-    runner_id TEXT,
-    runner_pid INTEGER,
-    runner_lease REAL,
-    updated REAL NOT NULL,
-    PRIMARY KEY (service, plan)
-);
-CREATE TABLE IF NOT EXISTS phases (
-    service TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    interrupted INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (service, plan, phase)
-);
-CREATE TABLE IF NOT EXISTS steps (
-    service TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    step TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    status TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    attempt INTEGER NOT NULL DEFAULT 0,
-    progress TEXT,
-    exit_code INTEGER,
-    epoch INTEGER NOT NULL DEFAULT 0,
-    owner_id TEXT,
-    owner_pid INTEGER,
-    updated REAL NOT NULL,
-    PRIMARY KEY (service, plan, phase, step)
-);
-CREATE TABLE IF NOT EXISTS errors (
-    service TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    step TEXT NOT NULL,
-    line TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS errors_by_plan ON errors (service, plan);
-CREATE TABLE IF NOT EXISTS locks (
-    resource TEXT PRIMARY KEY,
-    service TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    runner_id TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    lease REAL NOT NULL
-);
-"""
-
-_LOCAL_RUNNERS: set[str] = set()
-
-
-def register_local_runner(runner_id: str) -> None:
-    _LOCAL_RUNNERS.add(runner_id)
-
-
-def unregister_local_runner(runner_id: str) -> None:
-    _LOCAL_RUNNERS.discard(runner_id)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def holder_alive(runner_id: str | None, pid: int | None, lease: float | None, now: float) -> bool:
-    if runner_id is None or pid is None or lease is None or lease < now:
-        return False
-    if pid == os.getpid():
-        return runner_id in _LOCAL_RUNNERS
-    return pid_alive(pid)
+__all__ = [
+    "SCHEMA_VERSION",
+    "LockHolder",
+    "PlanState",
+    "StateStore",
+    "StepState",
+    "Tx",
+    "holder_alive",
+    "register_local_runner",
+    "unregister_local_runner",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +72,6 @@ class StepState:
     exit_code: int | None
     epoch: int
     owner_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class LockHolder:
-    resource: str
-    service: str
-    plan: str
-    pid: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,16 +95,12 @@ class PlanState:
         return self.steps[(phase, step)]
 
 
-class Tx:
+class Tx(LeaseOps):
     """The operations available inside one transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.now = time.time()
-
-    def _one(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, args).fetchone()
-        return row
 
     # -- plans ---------------------------------------------------------------------------
 
@@ -404,69 +325,6 @@ class Tx:
             (service, plan, phase, step),
         )
 
-    # -- runners and locks ---------------------------------------------------------------
-
-    def claim_runner(
-        self, service: str, plan: str, runner_id: str, lease: float
-    ) -> tuple[bool, int | None]:
-        """Become the plan's runner; (False, pid of the live runner) if another one runs it."""
-        row = self._one(
-            "SELECT runner_id, runner_pid, runner_lease FROM plans WHERE service=? AND plan=?",
-            service,
-            plan,
-        )
-        if row is None:
-            return False, None
-        if row["runner_id"] != runner_id and holder_alive(
-            row["runner_id"], row["runner_pid"], row["runner_lease"], self.now
-        ):
-            return False, row["runner_pid"]
-        self.conn.execute(
-            "UPDATE plans SET runner_id=?, runner_pid=?, runner_lease=? WHERE service=? AND plan=?",
-            (runner_id, os.getpid(), lease, service, plan),
-        )
-        return True, os.getpid()
-
-    def renew(self, runner_id: str, lease: float) -> None:
-        self.conn.execute("UPDATE plans SET runner_lease=? WHERE runner_id=?", (lease, runner_id))
-        self.conn.execute("UPDATE locks SET lease=? WHERE runner_id=?", (lease, runner_id))
-
-    def release_runner(self, service: str, plan: str, runner_id: str) -> None:
-        self.conn.execute(
-            "UPDATE plans SET runner_id=NULL, runner_pid=NULL, runner_lease=NULL "
-            "WHERE service=? AND plan=? AND runner_id=?",
-            (service, plan, runner_id),
-        )
-        self.conn.execute("DELETE FROM locks WHERE runner_id=?", (runner_id,))
-
-    def lock_conflicts(self, resources: Sequence[str], service: str, plan: str) -> list[LockHolder]:
-        """Live holders of any of `resources` other than this plan; dead holders are dropped."""
-        conflicts = []
-        for resource in resources:
-            row = self._one("SELECT * FROM locks WHERE resource=?", resource)
-            if row is None:
-                continue
-            if not holder_alive(row["runner_id"], row["pid"], row["lease"], self.now):
-                self.conn.execute("DELETE FROM locks WHERE resource=?", (resource,))
-                continue
-            if (row["service"], row["plan"]) != (service, plan):
-                conflicts.append(LockHolder(resource, row["service"], row["plan"], row["pid"]))
-        return conflicts
-
-    def acquire_locks(
-        self, resources: Sequence[str], service: str, plan: str, runner_id: str, lease: float
-    ) -> list[LockHolder]:
-        """Take every lock in `resources`, or none of them and return the conflicts."""
-        conflicts = self.lock_conflicts(resources, service, plan)
-        if conflicts:
-            return conflicts
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO locks (resource, service, plan, runner_id, pid, lease) "
-            "VALUES (?,?,?,?,?,?)",
-            [(r, service, plan, runner_id, os.getpid(), lease) for r in resources],
-        )
-        return []
-
 
 class StateStore:
     """The state database; cheap to create, safe to share between processes."""
@@ -494,26 +352,7 @@ class StateStore:
         if not self.path.exists():
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                conn.execute("ROLLBACK")
-                raise ConfigError(
-                    f"{self.path} was written by a newer bucketvault (schema {version}, "
-                    f"this one knows {SCHEMA_VERSION}): upgrade bucketvault"
-                )
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+        prepare(self.path)
         self._ready = True
 
     @contextlib.contextmanager
