@@ -152,7 +152,7 @@ def test_service_routes() -> None:
         assert c.get("/v1/service/a/plans/verify").json()["status"] == "WAITING"
         r = c.get("/v1/plans")
         assert r.status_code == 400
-        assert "several services" in r.json()["message"]
+        assert "no default service" in r.json()["message"]
         r = c.get("/v1/service/zzz/plans/verify")
         assert r.status_code == 404
         assert "service 'zzz' not found" in r.json()["message"]

@@ -57,8 +57,8 @@ class Scheduler:
             service = self.default_service
             if service is None:
                 raise UsageError(
-                    "several services and no default: use /v1/service/<name>/plans "
-                    "(or start the scheduler with --name)"
+                    "no default service: use /v1/service/<name>/plans "
+                    "(or start the scheduler with --name=<name>)"
                 )
         if service not in self._managers:
             if self._factory is None:
