@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
+from typer._click.core import Context as ClickContext
 from typer.core import TyperGroup
 
 from bucketvault import __version__
@@ -18,7 +18,7 @@ from bucketvault.errors import BucketvaultError
 class _Commands(TyperGroup):
     """Turns every bucketvault error, from any command, into one line and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except (BucketvaultError, KeyboardInterrupt) as exc:

@@ -83,6 +83,7 @@ class ServicePlans:
 
     def template(self, plan: str) -> PlanSpec:
         self._known(plan)
+        phases: tuple[PhaseSpec, ...]
         if plan == "backup":
             phases = (
                 _init_phase(),
