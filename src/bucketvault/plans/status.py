@@ -94,7 +94,12 @@ def aggregate(children: Sequence[Status], cands: Sequence[Status], interrupted: 
         return Status.WAITING
     if any_cand(Status.IN_PROGRESS):  # 7
         return Status.IN_PROGRESS
-    if any_child(Status.COMPLETE) and any_cand(Status.PENDING, Status.STARTING, Status.STARTED):
+    # Rule 8 also counts DELAYED candidates: the SDK's list omits them, so a plan whose
+    # next step is backing off after a transient failure fell through to rule 13 and
+    # showed ERROR (417 to API pollers) while it was only retrying.
+    if any_child(Status.COMPLETE) and any_cand(
+        Status.PENDING, Status.STARTING, Status.STARTED, Status.DELAYED
+    ):
         return Status.IN_PROGRESS  # 8
     if any_cand(Status.PENDING):  # 9
         return Status.PENDING
@@ -104,6 +109,8 @@ def aggregate(children: Sequence[Status], cands: Sequence[Status], interrupted: 
         return Status.STARTING
     if any_cand(Status.STARTED):  # 12
         return Status.STARTED
+    if any_cand(Status.DELAYED):  # 12b, ours: a retry in backoff is not an error
+        return Status.DELAYED
     return Status.ERROR  # 13
 
 
