@@ -24,7 +24,7 @@ from bucketvault.mirror.stats import MirrorStats, MirrorSummary
 from bucketvault.mirror.transfer import TransferSettings, copy_object, recorded_identity
 from bucketvault.store.base import Bucket
 from bucketvault.store.model import ObjectInfo
-from bucketvault.store.retry import RetryPolicy, retrying
+from bucketvault.store.retry import RetryPolicy, counting_retries, retrying
 
 ActionListener = Callable[[str, Action, int], None]
 """Told (key, action, size) for every decision that changes or reports something."""
@@ -177,12 +177,16 @@ async def run_mirror(
                     raise
                 stats.fail(pair.key, str(exc))
 
+    def count_retry() -> None:
+        stats.retries += 1
+
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(list_and_decide())
-            for _ in range(options.workers):
-                group.create_task(worker())
-        await _delete_phase(job, deletes, stats, tell)
+        with counting_retries(count_retry):
+            async with asyncio.TaskGroup() as group:
+                group.create_task(list_and_decide())
+                for _ in range(options.workers):
+                    group.create_task(worker())
+            await _delete_phase(job, deletes, stats, tell)
     except BaseExceptionGroup as group_error:
         raise _first_error(group_error) from None
     finally:

@@ -95,11 +95,8 @@ async def copy_object(
             )
         return info.size
 
-    def on_retry(_attempt: int, _exc: BaseException) -> None:
-        stats.retries += 1
-
-    try:
-        size = await retrying(attempt, settings.retry, on_retry=on_retry)
+    try:  # retries are counted by the run (`retry.counting_retries`)
+        size = await retrying(attempt, settings.retry)
     except BaseException:
         stats.take_back(counted)
         raise
