@@ -1,1 +1,52 @@
-"""store"""
+"""store: object-store access behind one small interface (`base.Endpoint`, `base.Bucket`).
+
+This package owns everything that talks to a store: the S3 clients (aiobotocore for the
+control plane, listing and any key; obstore as the fast data plane for keys it carries
+exactly), the local-directory store (`file://`), the translation of client-library
+errors into `bucketvault.errors` (`s3_errors.py`, `local.py`), and the one retry loop
+with backoff (`retry.py`). Keys are opaque strings: a store returns exactly the key it
+was given or refuses it with `UnrepresentableKeyError`; listings come in UTF-8 byte
+order (`keys.sort_key`).
+
+The S3 store retries each request that can be replayed; callers retry only whole
+operations it cannot (a write whose source stream failed).
+"""
+
+from __future__ import annotations
+
+from bucketvault.config.endpoint import EndpointConfig
+from bucketvault.store.base import Bucket, Endpoint, ObjectReader
+from bucketvault.store.keys import sort_key
+from bucketvault.store.local import LocalBucket, LocalEndpoint, local_unrepresentable
+from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
+from bucketvault.store.retry import DEFAULT_POLICY, RetryPolicy, retrying
+from bucketvault.store.s3 import S3Bucket, S3Endpoint
+from bucketvault.store.s3_client import obstore_safe
+
+
+def open_endpoint(cfg: EndpointConfig, *, retry_policy: RetryPolicy = DEFAULT_POLICY) -> Endpoint:
+    """The store for `cfg`: S3 for http(s):// URLs, a local directory for file://."""
+    if cfg.is_local:
+        return LocalEndpoint.from_config(cfg)
+    return S3Endpoint(cfg, retry_policy=retry_policy)
+
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "Bucket",
+    "Endpoint",
+    "LocalBucket",
+    "LocalEndpoint",
+    "ObjectAttributes",
+    "ObjectInfo",
+    "ObjectReader",
+    "RetryPolicy",
+    "S3Bucket",
+    "S3Endpoint",
+    "WriteResult",
+    "local_unrepresentable",
+    "obstore_safe",
+    "open_endpoint",
+    "retrying",
+    "sort_key",
+]

@@ -1,0 +1,438 @@
+"""An S3-compatible endpoint and its buckets (any server: AWS, MinIO, rclone, moto).
+
+Requests that can be replayed (control plane, listing pages, GETs before the first
+byte, single PUTs, each multipart part) are retried here through `retry.py`; a write
+whose source stream broke cannot be, and its caller decides.
+
+Data plane: keys that `obstore_safe` accepts go through obstore (about 3x faster for
+small objects), every other key and every multipart upload through aiobotocore. Tag
+support is probed once per endpoint on the first object whose tags are needed; a
+server that cannot answer GetObjectTagging (rclone serve s3) reports `tags=None`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import obstore
+
+from bucketvault.config.endpoint import EndpointConfig
+from bucketvault.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NoSuchBucketError,
+    NoSuchKeyError,
+    PermanentStoreError,
+    StoreError,
+    UnrepresentableKeyError,
+)
+from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult, normalize_etag
+from bucketvault.store.retry import DEFAULT_POLICY, RetryPolicy, retrying
+from bucketvault.store.s3_client import S3Clients, obstore_safe
+from bucketvault.store.s3_data import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    READ_CHUNK,
+    S3Reader,
+    attributes_from_boto,
+    attributes_from_obstore,
+    boto_headers,
+    collect,
+    info_from_boto,
+    multipart_upload,
+    obstore_attributes,
+)
+from bucketvault.store.s3_errors import Where, quote_key, translating
+from bucketvault.store.s3_listing import decode_key, list_objects
+
+MAX_KEY_BYTES = 1024
+# a few quick tries before deciding that a server cannot answer GetObjectTagging
+_PROBE_POLICY = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2)
+_CHECK_POLICY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5)
+_NO_TAGGING_CODES = frozenset({"NotImplemented", "MethodNotAllowed", "InvalidRequest", "501"})
+
+
+class S3Endpoint:
+    """One S3 endpoint: its clients, its buckets, and what the server supports."""
+
+    def __init__(
+        self,
+        cfg: EndpointConfig,
+        *,
+        retry_policy: RetryPolicy = DEFAULT_POLICY,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        part_size: int = DEFAULT_PART_SIZE,
+        fast_path: bool = True,
+    ) -> None:
+        if part_size < 5 * 1024 * 1024:
+            raise ValueError("S3 multipart parts must be at least 5 MiB")
+        self.cfg = cfg
+        self.clients = S3Clients(cfg)
+        self.retry_policy = retry_policy
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        self.fast_path = fast_path
+        # None until probed; False for servers that cannot answer GetObjectTagging
+        self.tagging: bool | None = None
+        self._probe_lock = asyncio.Lock()
+        self._host = urlsplit(cfg.url).netloc
+
+    @property
+    def display(self) -> str:
+        return f"s3://{self._host}"
+
+    @property
+    def url(self) -> str:
+        return self.clients.url
+
+    def where(self, bucket: str | None = None, key: str | None = None) -> Where:
+        return Where(self.clients.url, bucket, key)
+
+    async def _call(self, where: Where, method: str, policy: RetryPolicy, **params: Any) -> Any:
+        client = await self.clients.client()
+
+        async def once() -> Any:
+            with translating(where):
+                return await getattr(client, method)(**params)
+
+        return await retrying(once, policy)
+
+    async def check(self) -> None:
+        await self._call(self.where(), "list_buckets", _CHECK_POLICY)
+
+    async def list_buckets(self) -> list[str]:
+        response = await self._call(self.where(), "list_buckets", self.retry_policy)
+        return sorted(str(b["Name"]) for b in response.get("Buckets", ()))
+
+    def bucket(self, name: str, prefix: str = "") -> S3Bucket:
+        return S3Bucket(self, name, prefix)
+
+    async def delete_bucket(self, name: str) -> None:
+        try:
+            await self._call(self.where(name), "delete_bucket", self.retry_policy, Bucket=name)
+        except PermanentStoreError as exc:
+            if exc.code == "BucketNotEmpty":
+                raise PermanentStoreError(
+                    f"bucket {name!r} at {self.url} is not empty: delete its objects first",
+                    code=exc.code,
+                    status=exc.status,
+                ) from exc
+            raise
+
+    async def close(self) -> None:
+        await self.clients.close()
+
+    async def tags(
+        self, where: Where, full_key: str, *, tag_count: int | None, known_count: bool
+    ) -> dict[str, str] | None:
+        """The object's tags; None when the server cannot tell.
+
+        `known_count` says the response carried the tag count (TagCount is omitted when
+        an object has no tags, so with a count-carrying GET a missing count means 0).
+        """
+        if self.tagging is False:
+            return None
+        if self.tagging and known_count and not tag_count:
+            return {}
+        if self.tagging is None:
+            async with self._probe_lock:
+                if self.tagging is None:
+                    return await self._probe_tags(where, full_key)
+            return await self.tags(where, full_key, tag_count=tag_count, known_count=known_count)
+        response = await self._call(
+            where, "get_object_tagging", self.retry_policy, Bucket=where.bucket, Key=full_key
+        )
+        return {t["Key"]: t["Value"] for t in response.get("TagSet", ())}
+
+    async def _probe_tags(self, where: Where, full_key: str) -> dict[str, str] | None:
+        try:
+            response = await self._call(
+                where, "get_object_tagging", _PROBE_POLICY, Bucket=where.bucket, Key=full_key
+            )
+        except (NoSuchKeyError, NoSuchBucketError, AccessDeniedError):
+            raise
+        except StoreError as exc:
+            if exc.code in _NO_TAGGING_CODES or exc.status in (400, 405, 500, 501):
+                self.tagging = False
+                return None
+            raise
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        if "TagSet" not in response and "xml" not in headers.get("content-type", "xml"):
+            # rclone serve s3 ignores ?tagging and serves the object itself: for an empty
+            # object that is a 200 with no Tagging document, which is not support for tags
+            self.tagging = False
+            return None
+        self.tagging = True
+        return {t["Key"]: t["Value"] for t in response.get("TagSet", ())}
+
+
+class S3Bucket:
+    """One bucket of an `S3Endpoint`, optionally narrowed to a key prefix."""
+
+    def __init__(self, endpoint: S3Endpoint, name: str, prefix: str = "") -> None:
+        self._ep = endpoint
+        self._name = name
+        self._prefix = prefix
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def display(self) -> str:
+        return f"{self._ep.display}/{self._name}/{self._prefix}"
+
+    def _where(self, key: str | None = None) -> Where:
+        return self._ep.where(self._name, None if key is None else self._prefix + key)
+
+    async def exists(self) -> bool:
+        try:
+            await self._ep._call(
+                self._where(), "head_bucket", self._ep.retry_policy, Bucket=self._name
+            )
+        except NoSuchBucketError:
+            return False
+        return True
+
+    async def create(self) -> None:
+        params: dict[str, Any] = {"Bucket": self._name}
+        region = self._ep.cfg.region
+        if region and region != "us-east-1":
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            await self._ep._call(self._where(), "create_bucket", self._ep.retry_policy, **params)
+        except PermanentStoreError as exc:
+            if exc.code == "BucketAlreadyOwnedByYou":
+                return
+            if exc.code == "BucketAlreadyExists" and await self.exists():
+                return
+            if exc.code == "BucketAlreadyExists":
+                raise ConflictError(
+                    f"bucket {self._name!r} at {self._ep.url} belongs to someone else: "
+                    "choose another name"
+                ) from exc
+            raise
+
+    def unrepresentable(self, key: str) -> str | None:
+        full = self._prefix + key
+        if not full:
+            return "an S3 key cannot be empty"
+        try:
+            length = len(full.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "the key is not valid unicode (it holds a lone surrogate)"
+        if length > MAX_KEY_BYTES:
+            return f"the key is {length} bytes of UTF-8; S3 keys hold at most {MAX_KEY_BYTES}"
+        return None
+
+    def _full(self, key: str) -> str:
+        reason = self.unrepresentable(key)
+        if reason is not None:
+            raise UnrepresentableKeyError(f"{self.display} cannot hold {quote_key(key)}: {reason}")
+        return self._prefix + key
+
+    async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
+        client = await self._ep.clients.client()
+        async for info in list_objects(
+            client,
+            where=self._where(),
+            prefix=self._prefix,
+            start_after=start_after,
+            policy=self._ep.retry_policy,
+        ):
+            yield info
+
+    async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
+        full = self._full(key)
+        where = self._where(key)
+        response = await self._ep._call(
+            where, "head_object", self._ep.retry_policy, Bucket=self._name, Key=full
+        )
+        tags = await self._ep.tags(where, full, tag_count=None, known_count=False)
+        return info_from_boto(key, response), attributes_from_boto(response, tags)
+
+    @contextlib.asynccontextmanager
+    async def open(self, key: str) -> AsyncIterator[S3Reader]:
+        full = self._full(key)
+        if self._ep.fast_path and obstore_safe(full):
+            yield await self._open_fast(key, full)
+            return
+        where = self._where(key)
+        response = await self._ep._call(
+            where, "get_object", self._ep.retry_policy, Bucket=self._name, Key=full
+        )
+        body = response["Body"]
+        try:
+            tags = await self._ep.tags(
+                where,
+                full,
+                tag_count=response.get("TagCount"),
+                known_count=True,
+            )
+
+            async def stream() -> AsyncIterator[bytes]:
+                while True:
+                    with translating(where):
+                        chunk = await body.read(READ_CHUNK)
+                    if not chunk:
+                        return
+                    yield chunk
+
+            yield S3Reader(
+                info=info_from_boto(key, response),
+                attributes=attributes_from_boto(response, tags),
+                stream=stream,
+            )
+        finally:
+            body.close()
+
+    async def _open_fast(self, key: str, full: str) -> S3Reader:
+        where = self._where(key)
+        store = self._ep.clients.store(self._name)
+
+        async def get() -> Any:
+            with translating(where):
+                return await obstore.get_async(store, full)
+
+        tags_task = asyncio.create_task(
+            self._ep.tags(where, full, tag_count=None, known_count=False)
+        )
+        try:
+            result = await retrying(get, self._ep.retry_policy)
+        except BaseException:
+            tags_task.cancel()
+            with contextlib.suppress(BaseException):
+                await tags_task
+            raise
+        tags = await tags_task
+        meta = result.meta
+
+        async def stream() -> AsyncIterator[bytes]:
+            with translating(where):
+                async for buf in result.stream(min_chunk_size=READ_CHUNK):
+                    yield bytes(buf)
+
+        modified = meta.get("last_modified")
+        return S3Reader(
+            info=ObjectInfo(
+                key=key,
+                size=int(meta["size"]),
+                etag=normalize_etag(meta.get("e_tag")),
+                last_modified=modified if modified else datetime.fromtimestamp(0, UTC),
+                version_id=_version(meta.get("version")),
+            ),
+            attributes=attributes_from_obstore(result.attributes, tags),
+            stream=stream,
+        )
+
+    async def write(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        size: int,
+        attributes: ObjectAttributes,
+    ) -> WriteResult:
+        full = self._full(key)
+        where = self._where(key)
+        if size >= self._ep.multipart_threshold:
+            client = await self._ep.clients.client()
+            etag, expected = await multipart_upload(
+                client,
+                where=where,
+                full_key=full,
+                chunks=chunks,
+                size=size,
+                part_size=self._ep.part_size,
+                attributes=attributes,
+                policy=self._ep.retry_policy,
+            )
+            if not obstore_safe(full):
+                await self._confirm_stored(key, full)
+            return WriteResult(etag=etag, size=size, expected_etag=expected)
+        body = await collect(chunks, size, where)
+        digest = hashlib.md5(body).digest()
+        fast_attributes = obstore_attributes(attributes) if self._ep.fast_path else None
+        if fast_attributes is not None and obstore_safe(full):
+            etag = await self._put_fast(where, full, body, fast_attributes, attributes.tags)
+        else:
+            response = await self._ep._call(
+                where,
+                "put_object",
+                self._ep.retry_policy,
+                Bucket=self._name,
+                Key=full,
+                Body=body,
+                ContentMD5=base64.b64encode(digest).decode(),
+                **boto_headers(attributes),
+            )
+            etag = normalize_etag(response.get("ETag"))
+        if not obstore_safe(full):
+            await self._confirm_stored(key, full)
+        return WriteResult(etag=etag, size=size, expected_etag=digest.hex())
+
+    async def _confirm_stored(self, key: str, full: str) -> None:
+        """Some servers store an unusual key under another name (rclone turns `a/` into
+        `a`, and answers HEAD `a/` with `a`); for keys with path oddities, check that a
+        listing shows the exact key after the write."""
+        response = await self._ep._call(
+            self._where(key),
+            "list_objects_v2",
+            self._ep.retry_policy,
+            Bucket=self._name,
+            Prefix=full,
+            MaxKeys=1,
+            EncodingType="url",
+        )
+        listed = [decode_key(entry["Key"]) for entry in response.get("Contents", ())]
+        if listed[:1] != [full]:
+            raise UnrepresentableKeyError(
+                f"{self._ep.url} accepted {quote_key(key)} in bucket {self._name!r} but stored "
+                "it under another name: this server cannot hold that key",
+                code="KeyChanged",
+            )
+
+    async def _put_fast(
+        self,
+        where: Where,
+        full: str,
+        body: bytes,
+        attributes: dict[str, str],
+        tags: Mapping[str, str] | None,
+    ) -> str:
+        store = self._ep.clients.store(self._name)
+
+        async def put() -> Any:
+            with translating(where):
+                return await obstore.put_async(
+                    store,
+                    full,
+                    body,
+                    attributes=attributes or None,
+                    tags=dict(tags) if tags else None,
+                    use_multipart=False,
+                )
+
+        result = await retrying(put, self._ep.retry_policy)
+        return normalize_etag(result.get("e_tag"))
+
+    async def delete(self, key: str) -> None:
+        full = self._full(key)
+        await self._ep._call(
+            self._where(key), "delete_object", self._ep.retry_policy, Bucket=self._name, Key=full
+        )
+
+
+def _version(value: object) -> str | None:
+    return value if isinstance(value, str) and value not in ("", "null") else None

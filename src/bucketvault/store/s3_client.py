@@ -1,0 +1,151 @@
+"""The two S3 clients behind one endpoint, built lazily and closed together.
+
+- aiobotocore: the faithful client. One client per endpoint for the control plane,
+  listing and every key obstore cannot represent exactly.
+- obstore: the fast data plane, one `S3Store` per bucket, used only for keys where
+  `obstore_safe(key)` holds.
+
+Both have their own retries turned off: `retry.py` is the one place that retries.
+Credentials are revealed only here, where the clients are built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore import UNSIGNED
+from botocore.handlers import add_expect_header
+from obstore.store import S3Store
+
+from bucketvault.config.endpoint import EndpointConfig
+from bucketvault.errors import ConfigError
+
+MAX_POOL_CONNECTIONS = 64
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 120.0
+
+
+def obstore_safe(key: str) -> bool:
+    """Whether obstore (Rust `object_store`) sends and returns `key` unchanged.
+
+    `object_store::path::Path` strips a leading and a trailing `/` (so `/x` becomes
+    `x`), rejects empty segments (`a//b`), `.` and `..` segments, and any ASCII control
+    character (U+0000-U+001F, U+007F). It also cannot carry lone surrogates. Everything
+    else — spaces, `%`, `+`, `?`, `#`, any other unicode — round-trips exactly
+    (checked against moto and rclone in tests/store/test_obstore_safe.py).
+    """
+    if not key or key.startswith("/") or key.endswith("/"):
+        return False
+    for ch in key:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+            return False
+    return all(segment not in ("", ".", "..") for segment in key.split("/"))
+
+
+class S3Clients:
+    """Lazily built, shared clients for one S3 endpoint."""
+
+    def __init__(self, cfg: EndpointConfig) -> None:
+        parts = urlsplit(cfg.url)
+        if parts.scheme not in ("http", "https"):
+            raise ConfigError(f"endpoint {cfg.url!r} is not an S3 URL (http:// or https://)")
+        self.cfg = cfg
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self._exit = contextlib.AsyncExitStack()
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+        self._stores: dict[str, S3Store] = {}
+        self._closed = False
+
+    async def client(self) -> Any:
+        """The endpoint's aiobotocore S3 client (created on first use)."""
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                if self._closed:
+                    raise RuntimeError("S3 endpoint used after close()")
+                client = await self._exit.enter_async_context(self._create_client())
+                # aiohttp hangs when a server answers an `Expect: 100-continue` request
+                # with a final error status straight away (rclone does, e.g. 400, 403)
+                client.meta.events.unregister("before-call.s3", add_expect_header)
+                self._client = client
+        return self._client
+
+    def _create_client(self) -> Any:
+        cfg = self.cfg
+        config = AioConfig(
+            region_name=cfg.region,
+            s3={"addressing_style": "path"},
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=MAX_POOL_CONNECTIONS,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            signature_version=UNSIGNED if cfg.access_key_id is None else None,
+        )
+        kwargs: dict[str, Any] = {
+            "endpoint_url": self.url,
+            "region_name": cfg.region,
+            "config": config,
+            "verify": False if cfg.insecure else (cfg.ca_bundle or True),
+        }
+        if cfg.access_key_id is not None:
+            kwargs["aws_access_key_id"] = cfg.access_key_id
+            secret = cfg.secret_access_key
+            kwargs["aws_secret_access_key"] = secret.reveal() if secret is not None else ""
+        return get_session().create_client("s3", **kwargs)
+
+    def store(self, bucket: str) -> S3Store:
+        """The obstore store for `bucket` (no prefix: keys are always full keys)."""
+        found = self._stores.get(bucket)
+        if found is None:
+            found = self._stores[bucket] = self._create_store(bucket)
+        return found
+
+    def _create_store(self, bucket: str) -> S3Store:
+        cfg = self.cfg
+        client_options: dict[str, Any] = {
+            "allow_http": self.url.startswith("http://"),
+            "connect_timeout": timedelta(seconds=CONNECT_TIMEOUT),
+            "read_timeout": timedelta(seconds=READ_TIMEOUT),
+            # the whole-request timeout would cut long streamed reads and writes
+            "timeout": timedelta(hours=24),
+            "pool_max_idle_per_host": str(MAX_POOL_CONNECTIONS),
+        }
+        if cfg.insecure:
+            client_options["allow_invalid_certificates"] = True
+        elif cfg.ca_bundle:
+            with open(cfg.ca_bundle, "rb") as handle:
+                client_options["root_certificate"] = handle.read()
+        config: dict[str, Any] = {
+            "endpoint": self.url,
+            "region": cfg.region,
+            "virtual_hosted_style_request": False,
+        }
+        if cfg.access_key_id is None:
+            config["skip_signature"] = True
+        else:
+            config["access_key_id"] = cfg.access_key_id
+            secret = cfg.secret_access_key
+            config["secret_access_key"] = secret.reveal() if secret is not None else ""
+        return S3Store(
+            bucket,
+            config=config,  # type: ignore[arg-type]
+            client_options=client_options,  # type: ignore[arg-type]
+            retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=1)},
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+        self._stores.clear()
+        self._client = None
+        await self._exit.aclose()

@@ -1,0 +1,307 @@
+"""The one boundary where botocore, aiohttp and obstore exceptions become bucketvault errors.
+
+Every S3 request the store makes runs inside `translating(where)`. An S3 error code or
+HTTP status is classified once, here:
+
+    NoSuchBucket                                   -> NoSuchBucketError
+    NoSuchKey, 404 on an object                    -> NoSuchKeyError
+    AccessDenied, InvalidAccessKeyId,
+    SignatureDoesNotMatch, 401, 403                -> AccessDeniedError
+    SlowDown, RequestTimeout, InternalError, 429,
+    500, 502, 503, 504, resets, timeouts,
+    refused connections, truncated bodies          -> TransientStoreError
+    any other 4xx (and anything else refused)      -> PermanentStoreError
+
+Messages are one line naming the endpoint, bucket and key and what to do. They are built
+from the parsed code and status only, never from the library's text, which can carry
+request URLs and headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import re
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import aiohttp
+import botocore.exceptions as bce
+from obstore import exceptions as obe
+
+from bucketvault.errors import (
+    AccessDeniedError,
+    BucketvaultError,
+    NoSuchBucketError,
+    NoSuchKeyError,
+    PermanentStoreError,
+    StoreError,
+    TransientStoreError,
+    UnrepresentableKeyError,
+)
+
+TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "OperationAborted",
+        "RequestTimeTooSkewed",
+    }
+)
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+DENIED_CODES = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+)
+CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"})
+MISSING_KEY_CODES = frozenset({"NoSuchKey", "NoSuchVersion"})
+
+_KEY_SHOWN = 120
+_XML_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
+_STATUS = re.compile(r"(?:status code: |status: )(\d{3})")
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """What a request was about, for the error message: endpoint URL, bucket, key."""
+
+    endpoint: str
+    bucket: str | None = None
+    key: str | None = None
+
+    def what(self) -> str:
+        if self.key is not None:
+            return f"object {quote_key(self.key)} in bucket {self.bucket!r}"
+        if self.bucket is not None:
+            return f"bucket {self.bucket!r}"
+        return "the bucket list"
+
+
+def quote_key(key: str) -> str:
+    """A key as shown in messages: quoted, control characters escaped, long keys cut."""
+    shown = key if len(key) <= _KEY_SHOWN else key[:_KEY_SHOWN] + "…"
+    return repr(shown)
+
+
+@contextmanager
+def translating(where: Where) -> Iterator[None]:
+    """Run a request, turning any client-library exception into a bucketvault error."""
+    try:
+        yield
+    except BucketvaultError:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        translated = translate(exc, where)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def translate(exc: BaseException, where: Where) -> StoreError | None:
+    """The bucketvault error for a client-library exception, or None if it is not one
+    (a bug, which should surface as itself)."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, bce.ClientError):
+        error = exc.response.get("Error", {})
+        meta = exc.response.get("ResponseMetadata", {})
+        status = meta.get("HTTPStatusCode")
+        return from_response(
+            str(error.get("Code") or status or ""), int(status) if status else None, where
+        )
+    if isinstance(exc, (obe.BaseError, FileNotFoundError, ValueError)) and _is_obstore(exc):
+        return _from_obstore(exc, where)
+    return _from_transport(exc, where)
+
+
+def from_response(code: str, status: int | None, where: Where) -> StoreError:
+    """Classify one S3 error answer (code from the XML body or the HTTP status)."""
+    ep = where.endpoint
+    if code == "NoSuchBucket" or (
+        where.key is None and (code in ("404", "NotFound") or status == 404)
+    ):
+        return NoSuchBucketError(
+            f"bucket {where.bucket!r} does not exist at {ep}: create it or check the name",
+            code=code,
+            status=status,
+        )
+    if code in MISSING_KEY_CODES or code in ("404", "NotFound"):
+        return NoSuchKeyError(
+            f"{where.what()} not found at {ep}: it was deleted or never written",
+            code=code,
+            status=status,
+        )
+    if code in DENIED_CODES or status in (401, 403):
+        hint = (
+            "check ACCESS_KEY_ID/SECRET_ACCESS_KEY"
+            if code in CREDENTIAL_CODES or code in ("403", "401", "")
+            else "check the credentials' permissions (and ACCESS_KEY_ID/SECRET_ACCESS_KEY)"
+        )
+        return AccessDeniedError(
+            f"access denied by {ep} for {where.what()}: {hint}", code=code, status=status
+        )
+    if code in TRANSIENT_CODES or status in TRANSIENT_STATUSES:
+        return TransientStoreError(
+            f"{ep} answered {_answer(code, status)} for {where.what()}: "
+            "the server is busy or failing; retrying may help",
+            code=code,
+            status=status,
+        )
+    return PermanentStoreError(
+        f"{ep} refused the request for {where.what()} with {_answer(code, status)}: "
+        "retrying will not help; check the bucket, key and server support",
+        code=code,
+        status=status,
+    )
+
+
+def _answer(code: str, status: int | None) -> str:
+    if status is None:
+        return code or "an error"
+    if code and code != str(status):
+        return f"{status} {code}"
+    return str(status)
+
+
+def _is_obstore(exc: BaseException) -> bool:
+    """obstore raises its own errors, plus builtin FileNotFoundError (404) and
+    ValueError (a path it cannot parse); the S3 store does no file I/O of its own."""
+    if isinstance(exc, obe.BaseError | FileNotFoundError):
+        return True
+    return isinstance(exc, ValueError) and "path" in str(exc).lower()
+
+
+def _from_obstore(exc: BaseException, where: Where) -> StoreError:
+    text = str(exc)
+    code_match = _XML_CODE.search(text)
+    status_match = _STATUS.search(text)
+    code = code_match.group(1) if code_match else ""
+    status = int(status_match.group(1)) if status_match else None
+    if isinstance(exc, (obe.PermissionDeniedError, obe.UnauthenticatedError)):
+        return from_response(code or "AccessDenied", status or 403, where)
+    if isinstance(exc, (ValueError, obe.InvalidPathError)) and status is None:
+        key = where.key if where.key is not None else ""
+        return UnrepresentableKeyError(
+            f"key {quote_key(key)} cannot be sent by the fast client: "
+            "report this as a bucketvault bug",
+        )
+    if isinstance(exc, FileNotFoundError):
+        return from_response(code or "NoSuchKey", status or 404, where)
+    if code or status is not None:
+        return from_response(code or str(status), status, where)
+    lowered = text.lower()
+    if "invalidcertificate" in lowered or "certificate" in lowered:
+        return _tls_failed(where, untrusted=True)
+    if "error sending request" in lowered or "connect" in lowered:
+        return _unreachable(where, "connection failed")
+    if "timed out" in lowered or "timeout" in lowered:
+        return _unreachable(where, "timed out")
+    if "decod" in lowered or "body" in lowered or "reset" in lowered or "closed" in lowered:
+        return _cut_off(where, "the response was cut off")
+    return PermanentStoreError(
+        f"request for {where.what()} at {where.endpoint} failed ({type(exc).__name__}): "
+        "check the endpoint URL and TLS settings"
+    )
+
+
+def _from_transport(exc: BaseException, where: Where) -> StoreError | None:
+    if isinstance(exc, (bce.SSLError, ssl.SSLError, aiohttp.ClientSSLError)):
+        return _tls_failed(where, untrusted=_certificate_refused(exc))
+    if isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
+        return AccessDeniedError(
+            f"no credentials for {where.endpoint}: set ACCESS_KEY_ID/SECRET_ACCESS_KEY"
+        )
+    if isinstance(exc, bce.ParamValidationError):
+        return PermanentStoreError(
+            f"request for {where.what()} at {where.endpoint} is invalid: "
+            "check the bucket name and key"
+        )
+    if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError)):
+        if isinstance(exc, bce.ConnectTimeoutError):
+            return _unreachable(where, "connection timed out")
+        return _unreachable(where, _refused_or_failed(exc))
+    if isinstance(exc, (bce.ReadTimeoutError, TimeoutError, asyncio.TimeoutError)):
+        return _cut_off(where, "timed out waiting for the server")
+    if isinstance(
+        exc,
+        (
+            bce.ConnectionClosedError,
+            bce.ResponseStreamingError,
+            bce.IncompleteReadError,
+            bce.HTTPClientError,
+            bce.ConnectionError,
+            aiohttp.ClientPayloadError,
+            aiohttp.ServerDisconnectedError,
+            aiohttp.ClientConnectionError,
+            ConnectionError,
+        ),
+    ):
+        if isinstance(exc, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
+            return _unreachable(where, _refused_or_failed(exc))
+        return _cut_off(where, "connection reset or closed")
+    return None
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """Whether a TLS failure is the server's certificate not being trusted."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(
+            seen, (ssl.SSLCertVerificationError, aiohttp.ClientConnectorCertificateError)
+        ) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        inner = getattr(seen, "kwargs", {}).get("error") if hasattr(seen, "kwargs") else None
+        seen = inner if isinstance(inner, BaseException) else (seen.__cause__ or seen.__context__)
+    return False
+
+
+def _tls_failed(where: Where, *, untrusted: bool) -> PermanentStoreError:
+    """A TLS failure: permanent (retrying cannot make a certificate trusted)."""
+    if untrusted:
+        return PermanentStoreError(
+            f"the TLS certificate of {where.endpoint} is not trusted: pass --ca-bundle "
+            "with the PEM file of the CA that signed it (or --insecure to skip "
+            "verification, only for a test server)",
+            code="CertificateNotTrusted",
+        )
+    return PermanentStoreError(
+        f"TLS with {where.endpoint} failed: check the URL (https:// to a TLS port), "
+        "--ca-bundle for this endpoint (or --insecure, only for a test server)",
+        code="TLSFailed",
+    )
+
+
+def _refused_or_failed(exc: BaseException) -> str:
+    seen: BaseException | None = exc
+    depth = 0
+    while seen is not None and depth < 10:
+        if isinstance(seen, ConnectionRefusedError) or (
+            isinstance(seen, OSError) and seen.errno == errno.ECONNREFUSED
+        ):
+            return "connection refused"
+        inner = getattr(seen, "kwargs", {}).get("error") if hasattr(seen, "kwargs") else None
+        seen = inner if isinstance(inner, BaseException) else (seen.__cause__ or seen.__context__)
+        depth += 1
+    return "connection failed"
+
+
+def _unreachable(where: Where, why: str) -> TransientStoreError:
+    hint = "is the server running?" if "refused" in why else "check the URL and the network"
+    return TransientStoreError(f"cannot reach {where.endpoint}: {why} — {hint}")
+
+
+def _cut_off(where: Where, why: str) -> TransientStoreError:
+    return TransientStoreError(
+        f"request for {where.what()} at {where.endpoint} failed: {why}; retrying may help"
+    )
