@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore import UNSIGNED
 from botocore.handlers import add_expect_header
+from botocore.utils import parse_timestamp
 from obstore.store import S3Store
 
 from bucketvault.config.endpoint import EndpointConfig
@@ -47,6 +49,20 @@ def obstore_safe(key: str) -> bool:
         if code < 0x20 or code == 0x7F or 0xD800 <= code <= 0xDFFF:
             return False
     return all(segment not in ("", ".", "..") for segment in key.split("/"))
+
+
+def fast_timestamp(value: str) -> datetime:
+    """botocore's default parser (dateutil) costs ~0.5 ms a timestamp: most of the CPU
+    time of listing a large bucket. S3 sends ISO 8601 in listings and RFC 1123 in
+    headers; both have fast parsers in the standard library."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return parse_timestamp(value)  # type: ignore[no-any-return]
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class S3Clients:
@@ -102,7 +118,11 @@ class S3Clients:
             kwargs["aws_access_key_id"] = cfg.access_key_id
             secret = cfg.secret_access_key
             kwargs["aws_secret_access_key"] = secret.reveal() if secret is not None else ""
-        return get_session().create_client("s3", **kwargs)
+        session = get_session()
+        session.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=fast_timestamp
+        )
+        return session.create_client("s3", **kwargs)
 
     def store(self, bucket: str) -> S3Store:
         """The obstore store for `bucket` (no prefix: keys are always full keys)."""
