@@ -14,20 +14,39 @@ operations it cannot (a write whose source stream failed).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.store.base import Bucket, Endpoint, ObjectReader
 from bucketvault.store.keys import sort_key
 from bucketvault.store.local import LocalBucket, LocalEndpoint, local_unrepresentable
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
 from bucketvault.store.retry import DEFAULT_POLICY, RetryPolicy, retrying
-from bucketvault.store.s3 import S3Bucket, S3Endpoint
-from bucketvault.store.s3_client import obstore_safe
+
+if TYPE_CHECKING:
+    from bucketvault.store.s3 import S3Bucket, S3Endpoint
+    from bucketvault.store.s3_client import obstore_safe
+
+# The S3 clients (aiobotocore, aiohttp) take most of a second to import: they load on
+# first use, so commands and modules that only need the records stay quick.
+_LAZY = {"S3Bucket": "s3", "S3Endpoint": "s3", "obstore_safe": "s3_client"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 def open_endpoint(cfg: EndpointConfig, *, retry_policy: RetryPolicy = DEFAULT_POLICY) -> Endpoint:
     """The store for `cfg`: S3 for http(s):// URLs, a local directory for file://."""
     if cfg.is_local:
         return LocalEndpoint.from_config(cfg)
+    from bucketvault.store.s3 import S3Endpoint
+
     return S3Endpoint(cfg, retry_policy=retry_policy)
 
 

@@ -383,15 +383,18 @@ class LocalBucket:
                     0o644,
                     dir_fd=dfd,
                 )
-                digest = hashlib.md5()
-                written = 0
-                async for chunk in chunks:
-                    written += len(chunk)
-                    if written > size:
-                        raise _size_mismatch(key, size, "more")
+            digest = hashlib.md5()
+            written = 0
+            # errors from the source stream pass through untranslated: they are not ours
+            async for chunk in chunks:
+                written += len(chunk)
+                if written > size:
+                    raise _size_mismatch(key, size, "more")
+                with _os_errors(target):
                     await asyncio.to_thread(_write_chunk, fd, chunk, digest)
-                if written != size:
-                    raise _size_mismatch(key, size, "fewer")
+            if written != size:
+                raise _size_mismatch(key, size, "fewer")
+            with _os_errors(target):
                 await asyncio.to_thread(os.fsync, fd)
                 st = os.fstat(fd)
                 os.close(fd)

@@ -1,0 +1,97 @@
+"""s3_errors: one table from S3 codes and statuses to bucketvault errors."""
+
+from __future__ import annotations
+
+import aiohttp
+import botocore.exceptions as bce
+import pytest
+
+from bucketvault.errors import (
+    AccessDeniedError,
+    ErrorClass,
+    NoSuchBucketError,
+    NoSuchKeyError,
+    PermanentStoreError,
+    TransientStoreError,
+    classify,
+)
+from bucketvault.store.s3_errors import Where, translate
+
+EP = "http://127.0.0.1:9000"
+ON_KEY = Where(EP, "bkt", "dir/key")
+ON_BUCKET = Where(EP, "bkt")
+
+
+def client_error(code: str, status: int) -> bce.ClientError:
+    return bce.ClientError(
+        {"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "where", "expected"),
+    [
+        ("NoSuchBucket", 404, ON_KEY, NoSuchBucketError),
+        ("NoSuchKey", 404, ON_KEY, NoSuchKeyError),
+        ("404", 404, ON_KEY, NoSuchKeyError),
+        ("404", 404, ON_BUCKET, NoSuchBucketError),
+        ("AccessDenied", 403, ON_KEY, AccessDeniedError),
+        ("InvalidAccessKeyId", 403, ON_BUCKET, AccessDeniedError),
+        ("SignatureDoesNotMatch", 403, ON_BUCKET, AccessDeniedError),
+        ("403", 403, ON_KEY, AccessDeniedError),
+        ("SlowDown", 503, ON_KEY, TransientStoreError),
+        ("InternalError", 500, ON_KEY, TransientStoreError),
+        ("502", 502, ON_KEY, TransientStoreError),
+        ("504", 504, ON_KEY, TransientStoreError),
+        ("RequestTimeout", 400, ON_KEY, TransientStoreError),
+        ("InvalidArgument", 400, ON_KEY, PermanentStoreError),
+        ("InvalidRange", 416, ON_KEY, PermanentStoreError),
+    ],
+)
+def test_client_errors(code: str, status: int, where: Where, expected: type) -> None:
+    error = translate(client_error(code, status), where)
+    assert type(error) is expected
+    assert error is not None and EP in str(error) and "\n" not in str(error)
+
+
+def test_access_denied_message_says_what_to_do() -> None:
+    error = translate(client_error("AccessDenied", 403), ON_BUCKET)
+    assert str(error) == (
+        f"access denied by {EP} for bucket 'bkt': "
+        "check the credentials' permissions (and ACCESS_KEY_ID/SECRET_ACCESS_KEY)"
+    )
+    error = translate(client_error("SignatureDoesNotMatch", 403), ON_BUCKET)
+    assert (
+        str(error)
+        == f"access denied by {EP} for bucket 'bkt': check ACCESS_KEY_ID/SECRET_ACCESS_KEY"
+    )
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        bce.EndpointConnectionError(endpoint_url=EP),
+        bce.ConnectTimeoutError(endpoint_url=EP),
+        bce.ReadTimeoutError(endpoint_url=EP),
+        bce.ConnectionClosedError(endpoint_url=EP),
+        aiohttp.ClientPayloadError("truncated"),
+        aiohttp.ServerDisconnectedError(),
+        ConnectionResetError(),
+        TimeoutError(),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_transport_errors_are_transient(exc: Exception) -> None:
+    error = translate(exc, ON_KEY)
+    assert isinstance(error, TransientStoreError)
+    assert classify(error) is ErrorClass.TRANSIENT
+
+
+def test_unknown_exceptions_are_not_swallowed() -> None:
+    assert translate(KeyError("bug"), ON_KEY) is None
+
+
+def test_control_characters_in_keys_stay_on_one_line() -> None:
+    error = translate(client_error("NoSuchKey", 404), Where(EP, "bkt", "a\nb\tc"))
+    assert "\n" not in str(error) and "'a\\nb\\tc'" in str(error)
