@@ -86,7 +86,7 @@ async def compare_buckets(
         report.compared += 1
         identity = compare_listed(pair.source, pair.target)
         if identity is Identity.UNKNOWN:
-            identity = await recorded_identity(original, copy, pair.source, pair.key, policy)
+            identity = await recorded_identity(original, copy, pair.source, pair.key)
         if identity is Identity.DIFFERENT:
             report.differing.add(pair.key)
             return

@@ -24,7 +24,7 @@ from bucketvault.mirror.stats import MirrorStats, MirrorSummary
 from bucketvault.mirror.transfer import TransferSettings, copy_object, recorded_identity
 from bucketvault.store.base import Bucket
 from bucketvault.store.model import ObjectInfo
-from bucketvault.store.retry import RetryPolicy, counting_retries, retrying
+from bucketvault.store.retry import RetryPolicy, counting_retries
 
 ActionListener = Callable[[str, Action, int], None]
 """Told (key, action, size) for every decision that changes or reports something."""
@@ -96,7 +96,9 @@ async def run_mirror(
     """Mirror `job.source` into `job.target`; returns the final summary.
 
     Raises (changing nothing further) when the source bucket is missing or a listing
-    fails; per-object failures are recorded in the summary and the run goes on.
+    fails; per-object failures are recorded in the summary and the run goes on. Single
+    requests are retried by the store itself; here only whole objects are (a broken
+    stream cannot be resumed), so retries never multiply.
     """
     options = job.options
     source, target = job.source, job.target
@@ -106,15 +108,15 @@ async def run_mirror(
     settings = TransferSettings(bookkeeping=options.bookkeeping, retry=options.retry)
     tell = on_action or (lambda _key, _action, _size: None)
 
-    if not await retrying(source.exists, options.retry):
+    if not await source.exists():
         raise NoSuchBucketError(
             f"source bucket {source.display} does not exist: nothing was changed"
         )
-    target_exists = await retrying(target.exists, options.retry)
+    target_exists = await target.exists()
     if not target_exists and not options.dry_run:
         if not options.create_target:
             raise NoSuchBucketError(f"target bucket {target.display} does not exist")
-        await retrying(target.create, options.retry)
+        await target.create()
         target_exists = True
 
     queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=options.workers * 4)
@@ -153,7 +155,7 @@ async def run_mirror(
     async def handle(pair: Pair) -> None:
         assert pair.source is not None
         if pair.target is not None and decide(pair, policy) is Action.CHECK:
-            identity = await recorded_identity(source, target, pair.source, pair.key, options.retry)
+            identity = await recorded_identity(source, target, pair.source, pair.key)
             if identity is Identity.SAME:
                 stats.skipped += 1
                 return
@@ -173,9 +175,10 @@ async def run_mirror(
             try:
                 await handle(pair)
             except Exception as exc:
-                if classify(exc) is ErrorClass.FATAL:
+                kind = classify(exc)
+                if kind is ErrorClass.FATAL:
                     raise
-                stats.fail(pair.key, str(exc))
+                stats.fail(pair.key, str(exc), transient=kind is ErrorClass.TRANSIENT)
 
     def count_retry() -> None:
         stats.retries += 1
@@ -243,7 +246,7 @@ async def _delete_phase(
         try:
             tell(key, Action.DELETE, 0)
             if not options.dry_run:
-                await retrying(lambda: job.target.delete(key), options.retry)
+                await job.target.delete(key)
             stats.deleted += 1
         except Exception as exc:
             if classify(exc) is ErrorClass.FATAL:

@@ -77,6 +77,7 @@ class MirrorStats:
     ignored: int = 0
     failed: int = 0
     retries: int = 0
+    failed_transient: int = 0  # failures still transient after their retries (store down?)
     finished: bool = False
     delete_skipped_reason: str | None = None
     conflict_keys: list[str] = field(default_factory=list)
@@ -104,8 +105,10 @@ class MirrorStats:
         if len(self.conflict_keys) < MAX_LISTED_KEYS:
             self.conflict_keys.append(key)
 
-    def fail(self, key: str, error: str) -> None:
+    def fail(self, key: str, error: str, *, transient: bool = False) -> None:
         self.failed += 1
+        if transient:
+            self.failed_transient += 1
         if len(self.failed_objects) < MAX_LISTED_KEYS:
             self.failed_objects.append(FailedObject(key, error))
 

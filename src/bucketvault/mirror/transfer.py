@@ -104,13 +104,14 @@ async def copy_object(
 
 
 async def recorded_identity(
-    source: Bucket, target: Bucket, listed_source: ObjectInfo, key: str, policy: RetryPolicy
+    source: Bucket, target: Bucket, listed_source: ObjectInfo, key: str
 ) -> Identity:
-    """Compare with the bookkeeping in both objects' metadata (one or two HEADs)."""
-    target_info, target_attributes = await retrying(lambda: target.head(key), policy)
+    """Compare with the bookkeeping in both objects' metadata (one or two HEADs, each
+    retried by the store)."""
+    target_info, target_attributes = await target.head(key)
     identity = compare_recorded(listed_source, None, target_info, target_attributes)
     if identity is Identity.UNKNOWN:
-        source_info, source_attributes = await retrying(lambda: source.head(key), policy)
+        source_info, source_attributes = await source.head(key)
         identity = compare_recorded(source_info, source_attributes, target_info, target_attributes)
     # Unknowable without reading both: treat as changed, which the conflict policy guards.
     return Identity.DIFFERENT if identity is Identity.UNKNOWN else identity

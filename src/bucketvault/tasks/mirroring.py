@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from bucketvault.errors import TransientStoreError
 from bucketvault.mirror import MirrorJob, MirrorStats, MirrorSummary, run_mirror
 from bucketvault.tasks.result import MAX_ERROR_LINES, ProgressCallback, TaskResult
 
@@ -12,7 +13,23 @@ PROGRESS_INTERVAL_S = 0.5
 
 
 async def mirror_reporting(job: MirrorJob, progress: ProgressCallback | None) -> MirrorSummary:
+    """Run the mirror. When every object that failed failed transiently even after its
+    retries (the store went away mid-run), raise `TransientStoreError`, so the step goes
+    DELAYED and is retried later, copying only what is missing."""
     stats = MirrorStats()
+    summary = await _run(job, stats, progress)
+    if summary.failed and stats.failed_transient == summary.failed:
+        first = summary.failed_objects[0] if summary.failed_objects else None
+        raise TransientStoreError(
+            f"{summary.failed:,} object(s) could not be copied as the store kept failing"
+            + (f" (first: {first.key}: {first.error})" if first else "")
+        )
+    return summary
+
+
+async def _run(
+    job: MirrorJob, stats: MirrorStats, progress: ProgressCallback | None
+) -> MirrorSummary:
     if progress is None:
         return await run_mirror(job, stats=stats)
 
