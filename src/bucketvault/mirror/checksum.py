@@ -17,7 +17,13 @@ from typing import Any
 
 from bucketvault.errors import IntegrityError
 from bucketvault.mirror.identity import content_md5
-from bucketvault.store.model import META_SOURCE_ETAG, ObjectAttributes, ObjectInfo
+from bucketvault.store.model import (
+    META_MD5,
+    META_SOURCE_ETAG,
+    ObjectAttributes,
+    ObjectInfo,
+    is_plain_md5,
+)
 
 MiB = 1024 * 1024
 COMMON_PART_SIZES = tuple(
@@ -74,6 +80,12 @@ class SourceVerifier:
         self._label = label
         self._seen = 0
         self._md5_expected = content_md5(info, attributes)
+        # the MD5 bucketvault recorded when it wrote the object: it must hold as well, even
+        # when the store now reports an ETag computed from the (rotted) bytes it holds
+        recorded = attributes.metadata.get(META_MD5) if attributes is not None else None
+        self._md5_recorded = recorded if recorded and is_plain_md5(recorded) else None
+        if self._md5_expected is None:
+            self._md5_expected = self._md5_recorded
         self._md5: Any = hashlib.md5() if self._md5_expected else None
         self._multipart: list[MultipartETag] = []
         self._strict = attributes is not None and META_SOURCE_ETAG in attributes.metadata
@@ -103,6 +115,11 @@ class SourceVerifier:
                 f"{self._label}: read {self._seen} bytes, expected {self._info.size}"
             )
         if self._md5 is not None:
+            if self._md5_recorded is not None and self._md5.hexdigest() != self._md5_recorded:
+                raise IntegrityError(
+                    f"{self._label}: content does not match the MD5 bucketvault recorded "
+                    "when it wrote it (corrupt in the store)"
+                )
             if self._md5.hexdigest() != self._md5_expected:
                 raise IntegrityError(
                     f"{self._label}: content does not match its checksum (corrupt at the source)"

@@ -40,6 +40,8 @@ class MirrorOptions:
     filter: KeyFilter = field(default_factory=KeyFilter)
     workers: int = 32
     bookkeeping: bool = True
+    # record the content MD5 on every object, so corruption at rest is found on reading
+    record_checksums: bool = False
     create_target: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -105,7 +107,11 @@ async def run_mirror(
     stats = stats if stats is not None else MirrorStats()
     stats.source, stats.target, stats.dry_run = source.display, target.display, options.dry_run
     policy = Policy(overwrite=options.overwrite, remove=options.remove, filter=options.filter)
-    settings = TransferSettings(bookkeeping=options.bookkeeping, retry=options.retry)
+    settings = TransferSettings(
+        bookkeeping=options.bookkeeping,
+        record_checksums=options.record_checksums,
+        retry=options.retry,
+    )
     tell = on_action or (lambda _key, _action, _size: None)
 
     if not await source.exists():

@@ -34,13 +34,17 @@ BOOKKEEPING_MIN_SIZE = 5 * 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class TransferSettings:
     bookkeeping: bool = True
+    record_checksums: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-def _bookkeeping(info: ObjectInfo, attributes: ObjectAttributes) -> dict[str, str]:
-    """What a copy records so a later run can recognise it as unchanged."""
+def _bookkeeping(
+    info: ObjectInfo, attributes: ObjectAttributes, *, always: bool = False
+) -> dict[str, str]:
+    """What a copy records so a later run can recognise it as unchanged (and, with
+    `always`, the content MD5 of every object, checked whenever it is read back)."""
     if is_plain_md5(info.etag) and info.size < BOOKKEEPING_MIN_SIZE:
-        return {}
+        return {META_MD5: info.etag} if always else {}
     record = {META_SOURCE_ETAG: info.etag}
     md5 = content_md5(info, attributes)
     if md5 is not None:
@@ -69,7 +73,8 @@ async def copy_object(
             verifier = SourceVerifier(info, reader.attributes, label=f"source object {key!r}")
             attributes = reader.attributes.user_visible()
             if settings.bookkeeping:
-                attributes = attributes.with_metadata(_bookkeeping(info, reader.attributes))
+                record = _bookkeeping(info, reader.attributes, always=settings.record_checksums)
+                attributes = attributes.with_metadata(record)
 
             async def verified_stream() -> AsyncIterator[bytes]:
                 nonlocal counted

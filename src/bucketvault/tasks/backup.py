@@ -27,7 +27,7 @@ async def run_backup(
         job = MirrorJob(
             stores.live.bucket(bucket),
             stores.backup.bucket(service.backup_bucket(bucket)),
-            MirrorOptions(overwrite=True, remove=True, bookkeeping=True),
+            MirrorOptions(overwrite=True, remove=True, bookkeeping=True, record_checksums=True),
         )
         summary = await mirror_reporting(job, progress)
     return mirror_result(summary, f"backed up {bucket} →")
