@@ -3,7 +3,8 @@
 Routes exist twice: under `/v1/plans` (the scheduler's default service) and under
 `/v1/service/{svc}/plans`. Status codes: GET status 200 COMPLETE / 202 not yet /
 417 ERROR; commands 200, 208 when already done; 400 bad input, 401 bad token,
-404 unknown plan/phase/step/service, 409 conflict. Every error body is
+404 unknown plan/phase/step/service/bucket, 409 conflict, 502 an object store refused
+(e.g. wrong credentials when a plan is built). Every error body is
 `{"message": "..."}`. Responses never contain parameter values, so no secret.
 """
 
@@ -20,8 +21,10 @@ from bucketvault import __version__
 from bucketvault.errors import (
     BucketvaultError,
     ConflictError,
+    ExitCode,
     NotFoundError,
     PlanInputError,
+    StoreError,
     UsageError,
 )
 from bucketvault.plans.engine import PlanManager
@@ -39,12 +42,17 @@ Params = Annotated[
 
 
 def _code_for(exc: BucketvaultError) -> int:
+    """The HTTP status of a failure, by the same classes as the CLI's exit codes: an
+    object store that refused or failed (wrong credentials, unreachable) is 502, the
+    store behind the scheduler failing, not the scheduler."""
     if isinstance(exc, UsageError):  # includes PlanInputError, ConfigError
         return 400
-    if isinstance(exc, NotFoundError):
-        return 404
+    if isinstance(exc, NotFoundError) or exc.exit_code is ExitCode.NOT_FOUND:
+        return 404  # (NoSuchBucketError is a StoreError)
     if isinstance(exc, ConflictError):
         return 409
+    if isinstance(exc, StoreError):
+        return 502
     return 500
 
 
@@ -189,7 +197,17 @@ def create_app(scheduler: Scheduler, token: str | None, *, resume: bool = True) 
 def route_table(app: FastAPI) -> list[tuple[str, str]]:
     """(method, path) of every API route, for tests and docs."""
     rows: list[tuple[str, str]] = []
-    for route in app.routes:
-        methods: Any = getattr(route, "methods", None) or ()
-        rows.extend((method, getattr(route, "path", "")) for method in sorted(methods))
+
+    def walk(routes: Any, prefix: str) -> None:
+        for route in routes:
+            # FastAPI >= 0.16x keeps an included router as one entry wrapping it
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                context = getattr(route, "include_context", None)
+                walk(inner.routes, prefix + str(getattr(context, "prefix", "") or ""))
+                continue
+            methods: Any = getattr(route, "methods", None) or ()
+            rows.extend((method, prefix + getattr(route, "path", "")) for method in sorted(methods))
+
+    walk(app.routes, "")
     return rows

@@ -21,6 +21,7 @@ from bucketvault.errors import (
     ConflictError,
     NotFoundError,
     PlanInputError,
+    StoreError,
     UsageError,
 )
 from bucketvault.plans.engine import PlanManager
@@ -80,6 +81,7 @@ class HttpBackend:
             401: lambda m: UsageError(f"{m} (pass --token or set BUCKETVAULT_TOKEN)"),
             404: NotFoundError,
             409: ConflictError,
+            502: StoreError,
         }
         raise errors.get(response.status_code, BucketvaultError)(message)
 

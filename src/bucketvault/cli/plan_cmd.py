@@ -24,7 +24,7 @@ from bucketvault.cli.output import abort, abort_on, err, print_data, print_json
 from bucketvault.cli.plan_backend import HttpBackend, LocalBackend, PlanBackend
 from bucketvault.cli.plan_render import render_tree
 from bucketvault.errors import BucketvaultError, ExitCode, PlanInputError
-from bucketvault.plans.engine import PARAM_NAME
+from bucketvault.plans.engine import PARAM_NAME, shown_param_name
 from bucketvault.plans.factory import manager_for
 from bucketvault.plans.status import Status
 
@@ -66,7 +66,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
             raise PlanInputError(f"parameter #{number} has no '=': write -p NAME=VALUE")
         if not PARAM_NAME.fullmatch(name):
             raise PlanInputError(
-                f"invalid parameter name {name!r} (parameter #{number}): "
+                f"invalid parameter name {shown_param_name(name)} (parameter #{number}): "
                 "names must match [A-Za-z_][A-Za-z0-9_]*"
             )
         if name in params:

@@ -25,11 +25,23 @@ from bucketvault.plans.view import derive, runnable, status_json
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+_SHOWN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+
+
+def shown_param_name(name: str) -> str:
+    """An invalid parameter name as an error message may show it: quoted when it looks
+    like a mistyped name, never when it may be a value (a secret) given without NAME=."""
+    if _SHOWN_NAME.fullmatch(name):
+        return repr(name)
+    return f"of {len(name)} characters (not shown: is it a value missing its NAME=?)"
+
+
 def check_param_names(params: Mapping[str, str]) -> None:
     for name in params:
         if not PARAM_NAME.fullmatch(name):
             raise PlanInputError(
-                f"invalid parameter name {name!r}: names must match [A-Za-z_][A-Za-z0-9_]*"
+                f"invalid parameter name {shown_param_name(name)}: "
+                "names must match [A-Za-z_][A-Za-z0-9_]*"
             )
 
 
