@@ -10,6 +10,7 @@ from bucketvault.errors import ErrorClass, IntegrityError, classify
 from bucketvault.mirror.checksum import SourceVerifier
 from bucketvault.mirror.identity import Identity, compare_listed
 from bucketvault.mirror.merge import Pair, merge
+from bucketvault.mirror.stages import first_error, listing_if_exists
 from bucketvault.mirror.stats import MAX_LISTED_KEYS
 from bucketvault.mirror.transfer import recorded_identity
 from bucketvault.store.base import Bucket
@@ -70,8 +71,9 @@ async def compare_buckets(
     queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=workers * 4)
 
     async def walk() -> None:
-        copy_listing = copy.list()
-        async for pair in merge(original.list(), copy_listing):
+        # A missing bucket on either side is a finding, not a crash: everything on
+        # the other side is then missing from it.
+        async for pair in merge(listing_if_exists(original), listing_if_exists(copy)):
             if pair.target is None:
                 report.missing.add(pair.key)
             elif pair.source is None:
@@ -105,8 +107,11 @@ async def compare_buckets(
                     raise
                 report.errors.add(f"{pair.key}: {exc}")
 
-    async with asyncio.TaskGroup() as group:
-        group.create_task(walk())
-        for _ in range(workers):
-            group.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(walk())
+            for _ in range(workers):
+                group.create_task(worker())
+    except BaseExceptionGroup as group_error:
+        raise first_error(group_error) from None
     return report

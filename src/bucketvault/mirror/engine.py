@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -20,10 +20,10 @@ from bucketvault.mirror.decide import Action, Policy, decide, on_difference
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.identity import Identity
 from bucketvault.mirror.merge import Pair, merge
+from bucketvault.mirror.stages import first_error, nothing
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
 from bucketvault.mirror.transfer import TransferSettings, copy_object, recorded_identity
 from bucketvault.store.base import Bucket
-from bucketvault.store.model import ObjectInfo
 from bucketvault.store.retry import RetryPolicy, counting_retries
 
 ActionListener = Callable[[str, Action, int], None]
@@ -84,11 +84,6 @@ class _DeleteSpool:
             self._file.close()
 
 
-async def _nothing() -> AsyncIterator[ObjectInfo]:
-    return
-    yield  # pragma: no cover
-
-
 async def run_mirror(
     job: MirrorJob,
     *,
@@ -129,7 +124,7 @@ async def run_mirror(
     deletes = _DeleteSpool()
 
     async def list_and_decide() -> None:
-        target_listing = target.list() if target_exists else _nothing()
+        target_listing = target.list() if target_exists else nothing()
         async for pair in merge(source.list(), target_listing):
             if pair.source is not None:
                 stats.listed_source += 1
@@ -197,29 +192,11 @@ async def run_mirror(
                     group.create_task(worker())
             await _delete_phase(job, deletes, stats, tell)
     except BaseExceptionGroup as group_error:
-        raise _first_error(group_error) from None
+        raise first_error(group_error) from None
     finally:
         deletes.close()
     stats.finish()
     return stats.snapshot()
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error that stopped a task group, unwrapped so callers see our tree."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    for leaf in leaves:
-        if not isinstance(leaf, asyncio.CancelledError):
-            return leaf
-    return leaves[0] if leaves else group
 
 
 def _refusal(options: MirrorOptions, stats: MirrorStats, count: int) -> str | None:

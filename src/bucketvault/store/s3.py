@@ -86,7 +86,7 @@ class S3Endpoint:
 
     @property
     def display(self) -> str:
-        return f"s3://{self._host}"
+        return self.clients.url  # the endpoint URL as configured, never credentials
 
     @property
     def url(self) -> str:
