@@ -4,7 +4,7 @@
     ├── UsageError                   the user asked for something malformed (exit 2)
     │   ├── ConfigError              a config/alias/service file or value is wrong
     │   └── PlanInputError           bad plan name, phase, step or parameter
-    ├── NotFoundError                an endpoint, bucket, service or plan that does not exist (exit 3)
+    ├── NotFoundError                a missing endpoint, bucket, service or plan (exit 3)
     ├── ConflictError                a plan or bucket already in use (exit 4)
     ├── StoreError                   an object store refused or failed a request
     │   ├── TransientStoreError      worth retrying: resets, timeouts, 5xx, SlowDown
