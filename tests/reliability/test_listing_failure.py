@@ -1,0 +1,72 @@
+"""The source listing fails mid-way (its second page, every time) during a mirror with
+`--remove` and during a backup: nothing at the target may be deleted."""
+
+from __future__ import annotations
+
+import pytest
+
+from bucketvault.loopback import LoopbackServer
+from tests.e2e.helpers import run_cli
+from tests.reliability.conftest import RowFactory
+from tests.reliability.support import (
+    QUICK_ENGINE,
+    add_service,
+    alias_url,
+    corpus,
+    creds,
+    engine,
+    list_keys,
+    plan,
+    plan_status,
+    seed_files,
+)
+from tests.support.faultproxy import Fault
+from tests.support.fixtures import FaultProxyFactory
+
+SOURCE = corpus(1_100, seed=41)  # two listing pages of 1,000
+STALE = corpus(20, seed=42, prefix="stale/")  # only at the target: --remove would delete them
+
+
+@pytest.mark.parametrize("mode", ["mirror --remove", "backup"])
+def test_listing_fails_mid_way(
+    mode: str,
+    rclone_pair: tuple[LoopbackServer, LoopbackServer],
+    fault_proxy: FaultProxyFactory,
+    table: RowFactory,
+) -> None:
+    source, target = rclone_pair
+    target_bucket = "copy" if mode.startswith("mirror") else "minio-data"
+    seed_files(source, "data", SOURCE)
+    seed_files(target, target_bucket, SOURCE[:300] + STALE)
+    before = list_keys(target, target_bucket)
+    row = table(
+        "the source listing fails mid-way",
+        mode,
+        done=(
+            f"{mode} of {len(SOURCE):,} objects; every request for the second listing page "
+            f"is reset; the target holds {len(STALE)} objects the source does not"
+        ),
+        expected=f"{len(before)} kept",
+    )
+    proxy, _ = fault_proxy(source, Fault.reset(query="continuation-token"))
+    if mode.startswith("mirror"):
+        env = {
+            "BUCKETVAULT_ALIAS_SRC": alias_url(source, proxy.url),
+            "BUCKETVAULT_ALIAS_DST": alias_url(target),
+        }
+        result = run_cli("mirror", "src/data", f"dst/{target_bucket}", "--remove", env=env)
+        message = result.stderr.strip().splitlines()
+    else:
+        add_service("minio", proxy.url, target.url, source)
+        with engine(QUICK_ENGINE):
+            result = plan("minio", "start", "backup", *creds(target))
+        message = result.stderr.strip().splitlines()
+        assert plan_status("minio", "backup")["status"] == "ERROR"
+    after = list_keys(target, target_bucket)
+    kept = [k for k in before if after.get(k) == before[k]]
+    row.intact = f"{len(kept)} kept"
+    row.note(f"exit {result.exit_code}: {message[-1][:200] if message else ''}")
+    row.note(f"{proxy.counters().faults['reset']} listing requests reset")
+    assert result.exit_code != 0
+    assert (len(message) == 1 and "cannot" in message[0].lower()) or "fail" in message[0].lower()
+    assert len(kept) == len(before), "an object at the target was deleted or changed"

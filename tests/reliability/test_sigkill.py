@@ -1,0 +1,234 @@
+"""SIGKILL at random points (fixed seed) during a restore, and during a mirror into a
+local directory, of many objects including multipart-sized ones.
+
+Each run is a child process killed with SIGKILL after a random delay; after every kill
+the target is checked: every object visible under its final key must be complete and
+exact (S3 PUTs and multipart completes are atomic; the file:// store writes a temporary
+file and renames it). Then the same command is run again; after the last kill point a
+run must complete, and the target must equal the source byte for byte and in metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bucketvault.loopback import LoopbackServer
+from tests.reliability.conftest import RowFactory
+from tests.reliability.support import (
+    Obj,
+    add_service,
+    alias_url,
+    compare,
+    corpus,
+    creds,
+    finish,
+    kill9,
+    list_keys,
+    seed,
+    snapshot,
+    spawn,
+)
+
+SEED = 20261125
+RESERVED = ".bucketvault"
+TMP_PREFIX = ".bucketvault-tmp-"
+
+
+def expected_md5(objs: list[Obj]) -> dict[str, str]:
+    return {o.key: hashlib.md5(o.body()).hexdigest() for o in objs}
+
+
+def check_s3_target(server: LoopbackServer, bucket: str, md5s: dict[str, str]) -> int:
+    """Every visible object is complete and exact; returns how many are visible."""
+    try:
+        listed = list_keys(server, bucket)
+    except Exception:  # the bucket does not exist yet
+        return 0
+    unsure = []
+    for key, (_size, etag) in listed.items():
+        assert key in md5s, f"unexpected object {key!r} at the target"
+        if "-" in etag:
+            unsure.append(key)
+        else:
+            assert etag == md5s[key], f"{key!r} is visible but not the complete object"
+    if unsure:
+        from tests.conftest import boto_client
+
+        client = boto_client(server)
+        for key in unsure:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            assert hashlib.md5(body).hexdigest() == md5s[key], f"{key!r} is half-written"
+    return len(listed)
+
+
+def check_dir_target(root: Path, md5s: dict[str, str]) -> tuple[int, int]:
+    """(complete files visible, temporary files left)."""
+    visible = temporary = 0
+    if not root.exists():
+        return 0, 0
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if path.is_dir() or rel.split("/")[0] == RESERVED:
+            continue
+        if path.name.startswith(TMP_PREFIX):
+            temporary += 1
+            continue
+        assert rel in md5s, f"unexpected file {rel!r}"
+        assert hashlib.md5(path.read_bytes()).hexdigest() == md5s[rel], f"{rel!r} half-written"
+        visible += 1
+    return visible, temporary
+
+
+def kill_points(count: int, low: float, high: float) -> list[float]:
+    rng = random.Random(SEED)
+    return [round(rng.uniform(low, high), 2) for _ in range(count)]
+
+
+def run_with_kills(args: list[str], points: list[float], check: Callable[[], int]) -> list[str]:
+    notes = []
+    for delay in points:
+        child = spawn(*args)
+        done = None
+        try:
+            done = finish(child, timeout=delay)  # returns early if it completed first
+        finally:
+            if child.returncode is None:
+                kill9(child)
+        visible = check()
+        state = f"exit {done.code}" if done and done.code not in (-9, 137) else "killed"
+        notes.append(f"{delay}s:{state}:{visible}")
+    return notes
+
+
+def complete(args: list[str]) -> int:
+    for _ in range(3):  # bounded
+        done = finish(spawn(*args), timeout=300)
+        if done.code == 0:
+            return 0
+        last = done
+    raise AssertionError(f"no run completed after the kills: {last.code} {last.stderr[-2000:]}")
+
+
+def restore_case(
+    small: int, points: int, rclone_pair: tuple[LoopbackServer, LoopbackServer], table: RowFactory
+) -> None:
+    live, backup = rclone_pair
+    objs = corpus(small, large=2, seed=61)
+    row = table(
+        f"SIGKILL at {points} random points",
+        "restore",
+        done=(
+            f"restore of {len(objs):,} objects (2 of 17 MiB, multipart) as a child process, "
+            f"killed with SIGKILL after a random delay (seed {SEED}) {points} times, "
+            "re-run each time; the target is checked after every kill"
+        ),
+        expected=str(len(objs)),
+    )
+    seed(backup, "minio-data", objs)
+    add_service("minio", live.url, backup.url, live)
+    md5s = expected_md5(objs)
+    args = [
+        "--name=minio",
+        "plan",
+        "start",
+        "restore",
+        *creds(backup),
+        "-p",
+        "S3_BUCKET=minio-data",
+    ]
+    notes = run_with_kills(
+        args,
+        kill_points(points, 1.5, 2.0 + small / 200),
+        lambda: check_s3_target(live, "data", md5s),
+    )
+    row.note("delay:result:objects visible = " + " ".join(notes))
+    complete(args)
+    got = compare(snapshot(backup, "minio-data"), snapshot(live, "data"))
+    row.intact = str(got.intact)
+    assert got.identical, got
+
+
+def mirror_case(
+    monkeypatch: pytest.MonkeyPatch,
+    small: int,
+    points: int,
+    rclone_pair: tuple[LoopbackServer, LoopbackServer],
+    tmp_path: Path,
+    table: RowFactory,
+) -> None:
+    source, _ = rclone_pair
+    objs = corpus(small, large=2, seed=62)
+    row = table(
+        f"SIGKILL at {points} random points",
+        "mirror to file://",
+        done=(
+            f"mirror of {len(objs):,} objects (2 of 17 MiB) into a local directory as a child "
+            f"process, killed with SIGKILL after a random delay (seed {SEED + 1}) {points} "
+            "times, re-run each time; every file is checked after every kill"
+        ),
+        expected=str(len(objs)),
+    )
+    seed(source, "data", objs)
+    md5s = expected_md5(objs)
+    target = tmp_path / "copy"
+    args = ["mirror", "src/data", f"file://{target}"]
+    env_args = {"BUCKETVAULT_ALIAS_SRC": alias_url(source)}
+    for name, value in env_args.items():
+        monkeypatch.setenv(name, value)
+    temporaries: list[int] = []
+
+    def check() -> int:
+        visible, temporary = check_dir_target(target, md5s)
+        temporaries.append(temporary)
+        return visible
+
+    rng_points = [
+        round(p, 2)
+        for p in random.Random(SEED + 1).choices(
+            kill_points(points * 3, 1.5, 2.0 + small / 250), k=points
+        )
+    ]
+    notes = run_with_kills(args, rng_points, check)
+    row.note("delay:result:files visible = " + " ".join(notes))
+    complete(args)
+    visible, temporary = check_dir_target(target, md5s)
+    row.intact = str(visible)
+    row.note(
+        f"temporary files left by killed runs: max {max(temporaries)}, "
+        f"after the final run {temporary}"
+    )
+    assert visible == len(objs)
+
+
+@pytest.mark.parametrize("kind", ["restore", "mirror"])
+def test_sigkill_5_points(
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    rclone_pair: tuple[LoopbackServer, LoopbackServer],
+    tmp_path: Path,
+    table: RowFactory,
+) -> None:
+    if kind == "restore":
+        restore_case(500, 5, rclone_pair, table)
+    else:
+        mirror_case(monkeypatch, 500, 5, rclone_pair, tmp_path, table)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["restore", "mirror"])
+def test_sigkill_20_points(
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    rclone_pair: tuple[LoopbackServer, LoopbackServer],
+    tmp_path: Path,
+    table: RowFactory,
+) -> None:
+    if kind == "restore":
+        restore_case(3_000, 20, rclone_pair, table)
+    else:
+        mirror_case(monkeypatch, 3_000, 20, rclone_pair, tmp_path, table)
