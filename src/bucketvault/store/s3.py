@@ -16,12 +16,15 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import obstore
+import yarl
 
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.errors import (
@@ -30,7 +33,6 @@ from bucketvault.errors import (
     NoSuchBucketError,
     NoSuchKeyError,
     PermanentStoreError,
-    StoreError,
     UnrepresentableKeyError,
 )
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult, normalize_etag
@@ -56,7 +58,6 @@ MAX_KEY_BYTES = 1024
 # a few quick tries before deciding that a server cannot answer GetObjectTagging
 _PROBE_POLICY = RetryPolicy(attempts=3, base_delay=0.05, max_delay=0.2)
 _CHECK_POLICY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5)
-_NO_TAGGING_CODES = frozenset({"NotImplemented", "MethodNotAllowed", "InvalidRequest", "501"})
 
 
 class S3Endpoint:
@@ -152,25 +153,48 @@ class S3Endpoint:
         return {t["Key"]: t["Value"] for t in response.get("TagSet", ())}
 
     async def _probe_tags(self, where: Where, full_key: str) -> dict[str, str] | None:
-        try:
-            response = await self._call(
-                where, "get_object_tagging", _PROBE_POLICY, Bucket=where.bucket, Key=full_key
+        """Find out once whether the server answers GetObjectTagging.
+
+        The probe reads only the status line and headers: rclone serve s3 answers
+        ?tagging with a 500 whose body is the whole object, which botocore would read
+        and parse as XML (seconds of CPU for a large object).
+        """
+        client = await self.clients.client()
+        url = await client.generate_presigned_url(
+            "get_object_tagging",
+            Params={"Bucket": where.bucket, "Key": full_key},
+            ExpiresIn=300,
+        )
+
+        async def probe() -> tuple[int, str]:
+            with translating(where):
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(yarl.URL(url, encoded=True), ssl=self._ssl_setting()) as response,
+                ):
+                    return response.status, response.headers.get("Content-Type", "")
+
+        status, content_type = await retrying(probe, _PROBE_POLICY)
+        if status == 404:
+            raise NoSuchKeyError(f"{self.url}: no object {quote_key(full_key)} in {where.bucket!r}")
+        if status == 403:
+            raise AccessDeniedError(
+                f"access denied by {self.url} for bucket {where.bucket!r}: "
+                "check ACCESS_KEY_ID/SECRET_ACCESS_KEY"
             )
-        except (NoSuchKeyError, NoSuchBucketError, AccessDeniedError):
-            raise
-        except StoreError as exc:
-            if exc.code in _NO_TAGGING_CODES or exc.status in (400, 405, 500, 501):
-                self.tagging = False
-                return None
-            raise
-        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-        if "TagSet" not in response and "xml" not in headers.get("content-type", "xml"):
-            # rclone serve s3 ignores ?tagging and serves the object itself: for an empty
-            # object that is a 200 with no Tagging document, which is not support for tags
-            self.tagging = False
+        # rclone serves the object itself for ?tagging (200 with its own content type for
+        # an empty object, 500 otherwise): only an XML answer means tags are supported.
+        self.tagging = status == 200 and "xml" in content_type
+        if not self.tagging:
             return None
-        self.tagging = True
-        return {t["Key"]: t["Value"] for t in response.get("TagSet", ())}
+        return await self.tags(where, full_key, tag_count=None, known_count=False)
+
+    def _ssl_setting(self) -> ssl.SSLContext | bool:
+        if self.cfg.insecure:
+            return False
+        if self.cfg.ca_bundle:
+            return ssl.create_default_context(cafile=self.cfg.ca_bundle)
+        return True
 
 
 class S3Bucket:
