@@ -11,12 +11,14 @@ only means the part size is unknown, and the object counts as size-checked.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 from typing import Any
 
 from bucketvault.errors import IntegrityError
 from bucketvault.mirror.identity import content_md5
+from bucketvault.store.etag import MultipartETag
 from bucketvault.store.model import (
     META_MD5,
     META_SOURCE_ETAG,
@@ -26,38 +28,10 @@ from bucketvault.store.model import (
 )
 
 MiB = 1024 * 1024
+OFFLOAD_BYTES = 256 * 1024
 COMMON_PART_SIZES = tuple(
     n * MiB for n in (5, 8, 10, 15, 16, 25, 32, 50, 64, 100, 128, 200, 256, 512, 1024)
 )
-
-
-class MultipartETag:
-    """Recomputes a multipart ETag for one assumed part size."""
-
-    def __init__(self, part_size: int) -> None:
-        self.part_size = part_size
-        self._digests: list[bytes] = []
-        self._current: Any = hashlib.md5()
-        self._filled = 0
-
-    def update(self, chunk: bytes | memoryview) -> None:
-        view = memoryview(chunk)
-        while view:
-            room = self.part_size - self._filled
-            piece = view[:room]
-            self._current.update(piece)
-            self._filled += len(piece)
-            view = view[len(piece) :]
-            if self._filled == self.part_size:
-                self._digests.append(self._current.digest())
-                self._current = hashlib.md5()
-                self._filled = 0
-
-    def hexdigest(self) -> str:
-        digests = list(self._digests)
-        if self._filled:
-            digests.append(self._current.digest())
-        return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
 
 
 def _part_count(etag: str) -> int | None:
@@ -108,6 +82,14 @@ class SourceVerifier:
             self._md5.update(chunk)
         for hasher in self._multipart:
             hasher.update(chunk)
+
+    async def update_async(self, chunk: bytes) -> None:
+        """`update`, on a worker thread for large chunks: hashlib releases the GIL, so
+        hashing overlaps the event loop's I/O instead of stalling it."""
+        if len(chunk) >= OFFLOAD_BYTES:
+            await asyncio.to_thread(self.update, chunk)
+        else:
+            self.update(chunk)
 
     def finish(self) -> None:
         if self._seen != self._info.size:

@@ -79,7 +79,7 @@ async def copy_object(
             async def verified_stream() -> AsyncIterator[bytes]:
                 nonlocal counted
                 async for chunk in reader.chunks():
-                    verifier.update(chunk)
+                    await verifier.update_async(chunk)
                     counted += len(chunk)
                     stats.add_bytes(len(chunk))
                     yield chunk

@@ -99,7 +99,9 @@ class S3Clients:
         cfg = self.cfg
         config = AioConfig(
             region_name=cfg.region,
-            s3={"addressing_style": "path"},
+            # Content-MD5 (single PUTs and every part) already protects the body; signing
+            # it too would hash every byte once more with SHA-256 on http:// endpoints.
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
             retries={"total_max_attempts": 1, "mode": "standard"},
             max_pool_connections=MAX_POOL_CONNECTIONS,
             connect_timeout=CONNECT_TIMEOUT,

@@ -73,6 +73,10 @@ def part_size_for(size: int, part_size: int) -> int:
     return -(-needed // MiB) * MiB
 
 
+def md5_digest(body: bytes) -> bytes:
+    return hashlib.md5(body).digest()
+
+
 def expected_multipart_etag(digests: list[bytes]) -> str:
     return hashlib.md5(b"".join(digests)).hexdigest() + f"-{len(digests)}"
 
@@ -163,9 +167,9 @@ async def collect(chunks: AsyncIterable[bytes], size: int, where: Where) -> byte
     async for chunk in chunks:
         buffer += chunk
         if len(buffer) > size:
-            raise _size_mismatch(where, size, "more")
+            raise size_mismatch(where, size, "more")
     if len(buffer) != size:
-        raise _size_mismatch(where, size, "fewer")
+        raise size_mismatch(where, size, "fewer")
     return bytes(buffer)
 
 
@@ -173,25 +177,31 @@ async def fixed_parts(
     chunks: AsyncIterable[bytes], part_size: int, size: int, where: Where
 ) -> AsyncIterator[bytes]:
     """Re-cut a stream of arbitrary chunks into parts of exactly `part_size` bytes
-    (the last one shorter), checking the total against `size`."""
-    buffer = bytearray()
+    (the last one shorter), checking the total against `size`. Each byte is copied
+    once, when its part is joined."""
+    pieces: list[bytes | memoryview] = []
+    filled = 0
     total = 0
     async for chunk in chunks:
         total += len(chunk)
         if total > size:
-            raise _size_mismatch(where, size, "more")
-        buffer += chunk
-        while len(buffer) >= part_size:
-            part = bytes(buffer[:part_size])
-            del buffer[:part_size]
-            yield part
+            raise size_mismatch(where, size, "more")
+        view = memoryview(chunk)
+        while view:
+            take = min(part_size - filled, len(view))
+            pieces.append(view[:take])
+            filled += take
+            view = view[take:]
+            if filled == part_size:
+                yield b"".join(pieces)
+                pieces, filled = [], 0
     if total != size:
-        raise _size_mismatch(where, size, "fewer")
-    if buffer:
-        yield bytes(buffer)
+        raise size_mismatch(where, size, "fewer")
+    if pieces:
+        yield b"".join(pieces)
 
 
-def _size_mismatch(where: Where, size: int, more_or_fewer: str) -> IntegrityError:
+def size_mismatch(where: Where, size: int, more_or_fewer: str) -> IntegrityError:
     key = quote_key(where.key or "")
     return IntegrityError(
         f"the source of {key} gave {more_or_fewer} than the {size} bytes announced: "
@@ -242,7 +252,9 @@ async def multipart_upload(
 
     try:
         async for body in fixed_parts(chunks, part_size, size, where):
-            digest = hashlib.md5(body).digest()
+            # hashlib releases the GIL: a part hashes on another core while the
+            # event loop keeps the previous part uploading
+            digest = await asyncio.to_thread(md5_digest, body)
             digests.append(digest)
             if pending is not None:
                 done.append(await pending)
