@@ -82,3 +82,7 @@ app.command("demo")(demo_cmd.demo)
 
 def run() -> None:
     app()
+
+
+if __name__ == "__main__":
+    run()
