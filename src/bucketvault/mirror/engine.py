@@ -39,6 +39,10 @@ class MirrorOptions:
     dry_run: bool = False
     filter: KeyFilter = field(default_factory=KeyFilter)
     workers: int = 32
+    # Objects this large each hold a few multipart parts in memory while they stream;
+    # capping how many copy at once keeps memory bounded by this, not by --workers.
+    large_object_bytes: int = 16 * 1024 * 1024
+    large_workers: int = 4
     bookkeeping: bool = True
     # record the content MD5 on every object, so corruption at rest is found on reading
     record_checksums: bool = False
@@ -46,7 +50,7 @@ class MirrorOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
+        if self.workers < 1 or self.large_workers < 1:
             raise UsageError("--workers must be at least 1")
         if self.max_delete is not None and self.max_delete < 0:
             raise UsageError("--max-delete must be 0 or more")
@@ -121,6 +125,7 @@ async def run_mirror(
         target_exists = True
 
     queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=options.workers * 4)
+    large_slots = asyncio.Semaphore(options.large_workers)
     deletes = _DeleteSpool()
 
     async def list_and_decide() -> None:
@@ -169,7 +174,11 @@ async def run_mirror(
             tell(pair.key, action, pair.source.size)
             if options.dry_run:
                 return
-        await copy_object(source, target, pair.key, stats, settings)
+        if pair.source.size >= options.large_object_bytes:
+            async with large_slots:
+                await copy_object(source, target, pair.key, stats, settings)
+        else:
+            await copy_object(source, target, pair.key, stats, settings)
 
     async def worker() -> None:
         while (pair := await queue.get()) is not None:
