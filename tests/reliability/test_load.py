@@ -89,25 +89,12 @@ def big(size: int) -> list[Obj]:
     return [Obj("huge/blob.bin", size, 77)]
 
 
-TAG_PROBE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "store/s3.py probes tag support with GetObjectTagging on the object being read; "
-        "rclone serve s3 ignores ?tagging and answers with the whole object (HTTP 500, or "
-        "200 when empty), which aiobotocore reads and parses as XML: peak RSS ~11x the "
-        "object (747 MiB for 64 MiB) and 'OverflowError: size does not fit in an int' "
-        "for 2 GiB. The probe needs a bounded answer (e.g. GetBucketTagging)"
-    ),
-)
-
-
 def test_load_small_objects_reduced(
     rclone_pair: tuple[LoopbackServer, LoopbackServer], table: RowFactory
 ) -> None:
     restore_load(corpus(2_000, seed=71), "2,000 small objects", 400 * MiB, rclone_pair, table, 300)
 
 
-@TAG_PROBE_BUG
 def test_load_large_object_reduced(
     rclone_pair: tuple[LoopbackServer, LoopbackServer], table: RowFactory
 ) -> None:
@@ -123,7 +110,6 @@ def test_load_100k_small_objects(
 
 
 @pytest.mark.slow
-@TAG_PROBE_BUG
 def test_load_2gib_object(
     rclone_pair: tuple[LoopbackServer, LoopbackServer], table: RowFactory
 ) -> None:
