@@ -8,7 +8,7 @@ with the date it was measured.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +105,35 @@ def parse(text: str) -> list[Row]:
     return rows
 
 
+SCENARIO_ORDER = (
+    "5%",
+    "20%",
+    "50%",
+    "backup store unreachable for a while",
+    "backup store unreachable past",
+    "SIGKILL at 5",
+    "SIGKILL at 20",
+    "a bit flipped",
+    "the source listing fails",
+    "two plans",
+    "load: restore of 2,000",
+    "load: restore of 100,000",
+    "load: restore of one 64",
+    "load: restore of one 2",
+    "bad input",
+)
+MODE_ORDER = ("mirror", "backup", "restore")
+
+
+def _sort_key(row: Row) -> tuple[int, int, int]:
+    scenario = next(
+        (i for i, p in enumerate(SCENARIO_ORDER) if row.scenario.startswith(p)),
+        len(SCENARIO_ORDER),
+    )
+    mode = next((i for i, m in enumerate(MODE_ORDER) if row.mode.startswith(m)), len(MODE_ORDER))
+    return (scenario, mode if scenario < len(SCENARIO_ORDER) - 1 else 0, row.order)
+
+
 @dataclass
 class Collector:
     rows: list[Row] = field(default_factory=list)
@@ -122,7 +151,9 @@ class Collector:
             out.append(fresh.get(row.key, row))
             seen.add(row.key)
         out += [r for r in self.rows if r.key not in seen]
-        return out
+        for index, row in enumerate(out):
+            row.order = index
+        return sorted(out, key=_sort_key)
 
     def write(self, path: Path = DOC) -> None:
         existing = parse(path.read_text(encoding="utf-8")) if path.exists() else []
@@ -132,4 +163,4 @@ class Collector:
 
 COLLECTOR = Collector()
 
-__all__ = ["COLLECTOR", "DOC", "Collector", "Row", "fields", "parse", "render"]
+__all__ = ["COLLECTOR", "DOC", "Collector", "Row", "parse", "render"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +28,6 @@ from tests.reliability.support import (
     corpus,
     creds,
     finish,
-    kill9,
     list_keys,
     seed,
     snapshot,
@@ -66,6 +66,16 @@ def check_s3_target(server: LoopbackServer, bucket: str, md5s: dict[str, str]) -
     return len(listed)
 
 
+def empty_bucket(server: LoopbackServer, bucket: str) -> None:
+    from tests.conftest import boto_client
+
+    client = boto_client(server)
+    keys = list(list_keys(server, bucket))
+    for i in range(0, len(keys), 1000):
+        batch = [{"Key": k} for k in keys[i : i + 1000]]
+        client.delete_objects(Bucket=bucket, Delete={"Objects": batch})
+
+
 def check_dir_target(root: Path, md5s: dict[str, str]) -> tuple[int, int]:
     """(complete files visible, temporary files left)."""
     visible = temporary = 0
@@ -84,24 +94,41 @@ def check_dir_target(root: Path, md5s: dict[str, str]) -> tuple[int, int]:
     return visible, temporary
 
 
-def kill_points(count: int, low: float, high: float) -> list[float]:
-    rng = random.Random(SEED)
-    return [round(rng.uniform(low, high), 2) for _ in range(count)]
-
-
-def run_with_kills(args: list[str], points: list[float], check: Callable[[], int]) -> list[str]:
-    notes = []
-    for delay in points:
-        child = spawn(*args)
-        done = None
-        try:
-            done = finish(child, timeout=delay)  # returns early if it completed first
-        finally:
-            if child.returncode is None:
-                kill9(child)
+def run_with_kills(
+    args: list[str],
+    kills: int,
+    total: int,
+    high: float,
+    check: Callable[[], int],
+    restart: Callable[[], None],
+    seed: int = SEED,
+) -> list[str]:
+    """Run `args` again and again, each run killed with SIGKILL after a random delay in
+    [1.5 s, `high`], until `kills` runs were killed while work remained; `check()` (the
+    objects visible, each verified) after each. Whenever the target is complete,
+    `restart()` empties it, so the next kills land in a fresh copy again. Bounded: at
+    most 4 x `kills` runs."""
+    rng = random.Random(seed)
+    notes: list[str] = []
+    killed = 0
+    visible = check()
+    for _ in range(4 * kills):
+        if killed >= kills:
+            break
+        if visible >= total:
+            restart()
+            notes.append("[fresh copy]")
+        delay = round(rng.uniform(1.5, high), 2)
+        done = finish(spawn(*args), timeout=delay)  # SIGKILLed at the deadline
         visible = check()
-        state = f"exit {done.code}" if done and done.code not in (-9, 137) else "killed"
-        notes.append(f"{delay}s:{state}:{visible}")
+        if done.code == -9:
+            killed += 1
+            notes.append(f"{delay}s:{visible}")
+        elif done.code == 0:
+            notes.append(f"{delay}s:done:{visible}")
+        else:
+            raise AssertionError(f"a run failed: {done.code} {done.stderr[-2000:]}")
+    assert killed >= kills, f"only {killed} runs were killed while working: {notes}"
     return notes
 
 
@@ -124,8 +151,9 @@ def restore_case(
         "restore",
         done=(
             f"restore of {len(objs):,} objects (2 of 17 MiB, multipart) as a child process, "
-            f"killed with SIGKILL after a random delay (seed {SEED}) {points} times, "
-            "re-run each time; the target is checked after every kill"
+            f"killed with SIGKILL after a random delay (seed {SEED}) until {points} runs "
+            "were killed mid-work, re-run each time (a fresh copy after a run completes); "
+            "the target is checked after every kill"
         ),
         expected=str(len(objs)),
     )
@@ -143,10 +171,13 @@ def restore_case(
     ]
     notes = run_with_kills(
         args,
-        kill_points(points, 1.5, 2.0 + small / 200),
+        points,
+        len(objs),
+        2.5 + small / 300,
         lambda: check_s3_target(live, "data", md5s),
+        lambda: empty_bucket(live, "data"),
     )
-    row.note("delay:result:objects visible = " + " ".join(notes))
+    row.note("kill delay:objects visible (done: that run ended first) = " + " ".join(notes))
     complete(args)
     got = compare(snapshot(backup, "minio-data"), snapshot(live, "data"))
     row.intact = str(got.intact)
@@ -168,8 +199,9 @@ def mirror_case(
         "mirror to file://",
         done=(
             f"mirror of {len(objs):,} objects (2 of 17 MiB) into a local directory as a child "
-            f"process, killed with SIGKILL after a random delay (seed {SEED + 1}) {points} "
-            "times, re-run each time; every file is checked after every kill"
+            f"process, killed with SIGKILL after a random delay (seed {SEED + 1}) until "
+            f"{points} runs were killed mid-work, re-run each time (a fresh copy after a run "
+            "completes); every file is checked after every kill"
         ),
         expected=str(len(objs)),
     )
@@ -187,14 +219,16 @@ def mirror_case(
         temporaries.append(temporary)
         return visible
 
-    rng_points = [
-        round(p, 2)
-        for p in random.Random(SEED + 1).choices(
-            kill_points(points * 3, 1.5, 2.0 + small / 250), k=points
-        )
-    ]
-    notes = run_with_kills(args, rng_points, check)
-    row.note("delay:result:files visible = " + " ".join(notes))
+    notes = run_with_kills(
+        args,
+        points,
+        len(objs),
+        2.5 + small / 300,
+        check,
+        lambda: shutil.rmtree(target, ignore_errors=True),
+        seed=SEED + 1,
+    )
+    row.note("kill delay:files visible (done: that run ended first) = " + " ".join(notes))
     complete(args)
     visible, temporary = check_dir_target(target, md5s)
     row.intact = str(visible)
