@@ -8,6 +8,7 @@
     ├── ConflictError                a plan or bucket already in use (exit 4)
     ├── StoreError                   an object store refused or failed a request
     │   ├── TransientStoreError      worth retrying: resets, timeouts, 5xx, SlowDown
+    │   │   └── WriteOutcomeUnknown  a write may or may not have landed: write it again
     │   ├── PermanentStoreError      retrying cannot help: 403, 404, bad request (exit 5)
     │   │   ├── AccessDeniedError    credentials are wrong or lack permission
     │   │   ├── NoSuchBucketError    the bucket is missing
@@ -83,6 +84,11 @@ class StoreError(BucketvaultError):
 
 class TransientStoreError(StoreError):
     pass
+
+
+class WriteOutcomeUnknown(TransientStoreError):
+    """The store could not tell whether a write landed (its answer was lost and the
+    object cannot be recognised): the caller must write the whole object again."""
 
 
 class PermanentStoreError(StoreError):

@@ -177,14 +177,32 @@ async def test_transient_failures_are_retried(
     failures: dict[str, int] = {}
 
     def fault(operation: str, key: str) -> None:
-        if operation == "put" and failures.get(key, 0) < 2:
+        if operation == "read" and failures.get(key, 0) < 2:
             failures[key] = failures.get(key, 0) + 1
-            raise TransientStoreError("503 SlowDown")
+            raise TransientStoreError("connection reset mid-body")
 
     endpoint.fault = fault
     summary = await run_mirror(job(src, dst))
     assert (summary.copied, summary.failed, summary.retries) == (10, 0, 20)
     assert summary.transferred_bytes == 40
+
+
+async def test_whole_object_retries_are_bounded(
+    world: tuple[MemoryEndpoint, MemoryBucket, MemoryBucket],
+) -> None:
+    endpoint, src, dst = world
+    await put(src, "k", b"data")
+    puts = 0
+
+    def fault(operation: str, key: str) -> None:
+        nonlocal puts
+        if operation == "put":
+            puts += 1
+            raise TransientStoreError("503 SlowDown (after the store's own retries)")
+
+    endpoint.fault = fault
+    summary = await run_mirror(job(src, dst))
+    assert (summary.failed, puts) == (1, FAST_RETRY.attempts)
 
 
 async def test_corrupt_source_reported_and_not_written(

@@ -116,7 +116,9 @@ def test_transient_faults(
     row.note(fault_note(proxy_a, proxy_b))
     row.note(f"{retries} retries in the summary")
     assert comparison.identical, comparison
-    assert copied == len(OBJECTS), "an object was counted (copied) more than once"
+    # A step that went DELAYED and ran again reports only its last attempt's copies (the
+    # objects the earlier attempt had not finished); never more than there are objects.
+    assert 0 < copied <= len(OBJECTS), "an object was counted (copied) more than once"
     holding = {key: parts for key, parts in leftovers.items() if parts}
     if leftovers:
         row.note(f"{len(leftovers)} empty multipart upload(s) left open (lost create answer)")

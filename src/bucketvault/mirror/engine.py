@@ -47,7 +47,9 @@ class MirrorOptions:
     # record the content MD5 on every object, so corruption at rest is found on reading
     record_checksums: bool = False
     create_target: bool = True
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Whole-object retries, on top of the store's own per-request ones (6 tries each):
+    # 3 x 6 request tries survive a 50% failure rate, and a dead store fails in ~20 s.
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3))
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.large_workers < 1:

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from bucketvault.errors import IntegrityError, UnrepresentableKeyError
+from bucketvault.errors import (
+    IntegrityError,
+    UnrepresentableKeyError,
+)
 from bucketvault.mirror.checksum import SourceVerifier
 from bucketvault.mirror.identity import Identity, compare_recorded, content_md5
 from bucketvault.mirror.stats import MirrorStats
@@ -100,7 +103,10 @@ async def copy_object(
             )
         return info.size
 
-    try:  # retries are counted by the run (`retry.counting_retries`)
+    # The store has already retried each request it could replay; a whole-object retry
+    # covers what it cannot (a source stream broken mid-way, a write whose outcome was
+    # lost). Retries are counted by the run (`retry.counting_retries`).
+    try:
         size = await retrying(attempt, settings.retry)
     except BaseException:
         stats.take_back(counted)

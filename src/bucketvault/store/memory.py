@@ -33,11 +33,14 @@ class _Reader:
     info: ObjectInfo
     attributes: ObjectAttributes
     data: bytes
+    fault: FaultHook | None = None
     chunk_size: int = 64 * 1024
 
     async def chunks(self) -> AsyncIterator[bytes]:
         for start in range(0, len(self.data), self.chunk_size):
             yield self.data[start : start + self.chunk_size]
+            if self.fault is not None:
+                self.fault("read", self.info.key)
 
 
 @dataclass
@@ -121,7 +124,7 @@ class MemoryBucket:
     async def open(self, key: str) -> AsyncIterator[_Reader]:
         self._fault("get", key)
         stored = self._get(key)
-        yield _Reader(stored.info, stored.attributes, stored.data)
+        yield _Reader(stored.info, stored.attributes, stored.data, self._endpoint.fault)
 
     async def write(
         self,

@@ -23,7 +23,7 @@ from bucketvault.errors import (
     IntegrityError,
     PermanentStoreError,
     StoreError,
-    TransientStoreError,
+    WriteOutcomeUnknown,
 )
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, normalize_etag
 from bucketvault.store.retry import RetryPolicy, retrying
@@ -303,7 +303,7 @@ async def _completed_before(
         head = await client.head_object(Bucket=where.bucket, Key=full_key)
     if normalize_etag(head.get("ETag")) == expected_multipart_etag(digests):
         return head
-    raise TransientStoreError(
+    raise WriteOutcomeUnknown(
         f"the answer to completing the upload of {quote_key(full_key)} was lost and the "
         "object cannot be recognised as ours; copying it again",
         code=exc.code,
