@@ -48,8 +48,10 @@ class MirrorOptions:
     record_checksums: bool = False
     create_target: bool = True
     # Whole-object retries, on top of the store's own per-request ones (6 tries each):
-    # 3 x 6 request tries survive a 50% failure rate, and a dead store fails in ~20 s.
-    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3))
+    # they cover what the store cannot replay (a source stream broken mid-way, a lost
+    # answer to completing an upload) and carry runs through 50% request failure; a
+    # store that stays down fails a run in about 40 s.
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.large_workers < 1:
