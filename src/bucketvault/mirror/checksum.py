@@ -11,7 +11,6 @@ only means the part size is unknown, and the object counts as size-checked.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 from typing import Any
@@ -28,7 +27,6 @@ from bucketvault.store.model import (
 )
 
 MiB = 1024 * 1024
-OFFLOAD_BYTES = 256 * 1024
 COMMON_PART_SIZES = tuple(
     n * MiB for n in (5, 8, 10, 15, 16, 25, 32, 50, 64, 100, 128, 200, 256, 512, 1024)
 )
@@ -82,14 +80,6 @@ class SourceVerifier:
             self._md5.update(chunk)
         for hasher in self._multipart:
             hasher.update(chunk)
-
-    async def update_async(self, chunk: bytes) -> None:
-        """`update`, on a worker thread for large chunks: hashlib releases the GIL, so
-        hashing overlaps the event loop's I/O instead of stalling it."""
-        if len(chunk) >= OFFLOAD_BYTES:
-            await asyncio.to_thread(self.update, chunk)
-        else:
-            self.update(chunk)
 
     def finish(self) -> None:
         if self._seen != self._info.size:

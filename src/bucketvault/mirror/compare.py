@@ -52,7 +52,7 @@ async def _read_back(copy: Bucket, key: str, report: CompareReport) -> None:
     async with copy.open(key) as reader:
         verifier = SourceVerifier(reader.info, reader.attributes, label=f"{copy.display} {key!r}")
         async for chunk in reader.chunks():
-            await verifier.update_async(chunk)
+            verifier.update(chunk)
             report.read_bytes += len(chunk)
         verifier.finish()
     report.read_back += 1

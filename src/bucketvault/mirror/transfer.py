@@ -82,7 +82,7 @@ async def copy_object(
             async def verified_stream() -> AsyncIterator[bytes]:
                 nonlocal counted
                 async for chunk in reader.chunks():
-                    await verifier.update_async(chunk)
+                    verifier.update(chunk)
                     counted += len(chunk)
                     stats.add_bytes(len(chunk))
                     yield chunk

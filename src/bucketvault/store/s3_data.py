@@ -252,9 +252,7 @@ async def multipart_upload(
 
     try:
         async for body in fixed_parts(chunks, part_size, size, where):
-            # hashlib releases the GIL: a part hashes on another core while the
-            # event loop keeps the previous part uploading
-            digest = await asyncio.to_thread(md5_digest, body)
+            digest = md5_digest(body)
             digests.append(digest)
             if pending is not None:
                 done.append(await pending)
