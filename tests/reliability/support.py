@@ -301,10 +301,20 @@ QUICK_ENGINE = EngineConfig(max_attempts=3, backoff_initial=0.2, backoff_max=1.0
 # -- child processes ----------------------------------------------------------------------
 
 
-def spawn(*args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """`bucketvault ARGS...` as a child process (its own process group)."""
+RUSAGE_WRAPPER = Path(__file__).resolve().parents[2] / "bench" / "rusage_wrapper.py"
+
+
+def spawn(
+    *args: str, env: Mapping[str, str] | None = None, rusage_report: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`bucketvault ARGS...` as a child process (its own process group).
+
+    With `rusage_report`, the command runs under a small wrapper that writes its exact
+    peak RSS there: a process forked from pytest itself would inherit pytest's own RSS
+    high-water mark (hundreds of MB late in a full run) in its ru_maxrss."""
+    wrapper = [sys.executable, str(RUSAGE_WRAPPER), str(rusage_report)] if rusage_report else []
     return subprocess.Popen(
-        [BUCKETVAULT, *args],
+        [*wrapper, BUCKETVAULT, *args],
         env={**os.environ, "NO_COLOR": "1", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -322,8 +332,11 @@ class Finished:
     seconds: float
 
 
-def finish(proc: subprocess.Popen[bytes], timeout: float) -> Finished:
-    """Wait (bounded) for a child; its exact peak RSS comes from wait4()."""
+def finish(
+    proc: subprocess.Popen[bytes], timeout: float, rusage_report: Path | None = None
+) -> Finished:
+    """Wait (bounded) for a child; its peak RSS comes from wait4(), or exactly from the
+    wrapper's report when it was spawned with one."""
     started = time.monotonic()
     deadline = started + timeout
     while True:
@@ -339,7 +352,10 @@ def finish(proc: subprocess.Popen[bytes], timeout: float) -> Finished:
     out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     scale = 1024 if sys.platform.startswith("linux") else 1
-    return Finished(proc.returncode, out, err, usage.ru_maxrss * scale, time.monotonic() - started)
+    peak = usage.ru_maxrss * scale
+    if rusage_report is not None and rusage_report.exists():
+        peak = int(json.loads(rusage_report.read_text())["maxrss_kib"]) * 1024
+    return Finished(proc.returncode, out, err, peak, time.monotonic() - started)
 
 
 def kill9(proc: subprocess.Popen[bytes]) -> None:

@@ -6,6 +6,7 @@ server's directory; source and target are compared file by file on disk."""
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -73,7 +74,8 @@ def restore_load(
         "-p",
         "S3_BUCKET=minio-data",
     ]
-    done = finish(spawn(*args), timeout=timeout)
+    report = Path(tempfile.mkdtemp(prefix="bv-rusage-")) / "rusage.json"
+    done = finish(spawn(*args, rusage_report=report), timeout=timeout, rusage_report=report)
     status, message = step_messages(plan_status("minio", "restore"))["restore-0:[restore]"]
     intact = same_files(backup.root / "minio-data", live.root / "data", [o.key for o in objs])
     row.intact = f"{intact:,}"
