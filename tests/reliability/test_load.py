@@ -60,7 +60,10 @@ def restore_load(
     row = table(
         f"load: restore of {what}",
         "restore",
-        done=f"`plan start restore` of {what} as a child process; peak RSS from wait4()",
+        done=(
+            f"`plan start restore` of {what} as a child process; "
+            "peak RSS of that process alone (rusage wrapper)"
+        ),
         expected=f"{len(objs):,}",
     )
     seed_files(backup, "minio-data", objs)
