@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Callable
 
 from rich.progress import (
@@ -108,7 +107,3 @@ def summary_lines(s: MirrorSummary) -> list[str]:
     if s.kept_extra and not s.delete_skipped_reason:
         lines.append(f"  {s.kept_extra:,} object(s) only at the target were kept (see --remove)")
     return lines
-
-
-def is_terminal() -> bool:
-    return sys.stderr.isatty()

@@ -51,7 +51,3 @@ class KeyFilter:
         if self.newer_than is not None and info.last_modified < self.newer_than:
             return False
         return not (self.older_than is not None and info.last_modified > self.older_than)
-
-    @property
-    def active(self) -> bool:
-        return bool(self.include or self.exclude or self.newer_than or self.older_than)

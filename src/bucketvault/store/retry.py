@@ -58,7 +58,6 @@ def counting_retries(hook: Callable[[], None]) -> Iterator[None]:
 
 
 DEFAULT_POLICY = RetryPolicy()
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 async def retrying(
