@@ -143,11 +143,10 @@ async def test_listing_is_in_utf8_byte_order(s3_bucket: Bucket) -> None:
 async def test_listing_pages_and_prefix(s3_endpoint: S3Endpoint, s3_bucket: Bucket) -> None:
     for key in ORDER_KEYS:
         await put(s3_bucket, key, b"x")
-    client = await s3_endpoint.clients.client()
     paged = [
         info.key
         async for info in list_objects(
-            client,
+            s3_endpoint.clients.wire,
             where=s3_endpoint.where(s3_bucket.name),
             prefix="",
             start_after=None,

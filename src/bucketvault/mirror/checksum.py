@@ -70,6 +70,11 @@ class SourceVerifier:
                 if math.ceil(info.size / size) == parts
             ]
 
+    @property
+    def expected_md5(self) -> str | None:
+        """The MD5 the object's bytes must have, when known before reading them."""
+        return self._md5_expected
+
     def update(self, chunk: bytes) -> None:
         self._seen += len(chunk)
         if self._seen > self._info.size:

@@ -80,17 +80,28 @@ async def copy_object(
                 attributes = attributes.with_metadata(record)
 
             async def verified_stream() -> AsyncIterator[bytes]:
+                # Each chunk goes on only once the next one has come, and the last only
+                # after the whole object verified: a writer that streams never sends
+                # the final byte of a corrupt object, so the server never completes it.
                 nonlocal counted
+                held: bytes | None = None
                 async for chunk in reader.chunks():
                     verifier.update(chunk)
                     counted += len(chunk)
                     stats.add_bytes(len(chunk))
-                    yield chunk
-                # Raised here, the writer sees it before completing the object.
+                    if held is not None:
+                        yield held
+                    held = chunk
                 verifier.finish()
+                if held is not None:
+                    yield held
 
             result = await target.write(
-                key, verified_stream(), size=info.size, attributes=attributes
+                key,
+                verified_stream(),
+                size=info.size,
+                attributes=attributes,
+                content_md5=verifier.expected_md5,
             )
         if result.size != info.size:
             raise IntegrityError(

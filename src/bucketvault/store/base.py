@@ -59,9 +59,14 @@ class Bucket(Protocol):
         *,
         size: int,
         attributes: ObjectAttributes,
+        content_md5: str | None = None,
     ) -> WriteResult:
         """Store `size` bytes under `key`, atomically: the key shows either the old
-        object or the complete new one, never a partial one."""
+        object or the complete new one, never a partial one.
+
+        `content_md5` (hex) is the MD5 the bytes must have, when the caller knows it
+        before sending them; a store that can have the server check it does (S3:
+        Content-MD5), and then need not hash the bytes itself."""
         ...
 
     async def delete(self, key: str) -> None: ...

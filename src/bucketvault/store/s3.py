@@ -16,7 +16,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -41,18 +40,24 @@ from bucketvault.store.s3_client import S3Clients, obstore_safe
 from bucketvault.store.s3_data import (
     DEFAULT_MULTIPART_THRESHOLD,
     DEFAULT_PART_SIZE,
+    DEFAULT_SINGLE_PUT_LIMIT,
+    DEFAULT_STREAM_THRESHOLD,
+    MAX_SINGLE_PUT,
     READ_CHUNK,
     S3Reader,
     attributes_from_boto,
     attributes_from_obstore,
     boto_headers,
     collect,
+    counted,
     info_from_boto,
     multipart_upload,
     obstore_attributes,
+    wire_put_headers,
 )
 from bucketvault.store.s3_errors import Where, quote_key, translating
-from bucketvault.store.s3_listing import decode_key, list_objects
+from bucketvault.store.s3_listing import list_objects
+from bucketvault.store.s3_wire import ssl_setting
 
 MAX_KEY_BYTES = 1024
 # a few quick tries before deciding that a server cannot answer GetObjectTagging
@@ -70,6 +75,8 @@ class S3Endpoint:
         retry_policy: RetryPolicy = DEFAULT_POLICY,
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         part_size: int = DEFAULT_PART_SIZE,
+        stream_threshold: int = DEFAULT_STREAM_THRESHOLD,
+        single_put_limit: int = DEFAULT_SINGLE_PUT_LIMIT,
         fast_path: bool = True,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
@@ -79,6 +86,10 @@ class S3Endpoint:
         self.retry_policy = retry_policy
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
+        # objects of known MD5 from stream_threshold to single_put_limit bytes go as one
+        # streamed PUT (like rclone below its 200 MiB cutoff); larger ones multipart
+        self.stream_threshold = stream_threshold
+        self.single_put_limit = min(single_put_limit, MAX_SINGLE_PUT)
         self.fast_path = fast_path
         # None until probed; False for servers that cannot answer GetObjectTagging
         self.tagging: bool | None = None
@@ -170,7 +181,7 @@ class S3Endpoint:
             with translating(where):
                 async with (
                     aiohttp.ClientSession() as session,
-                    session.get(yarl.URL(url, encoded=True), ssl=self._ssl_setting()) as response,
+                    session.get(yarl.URL(url, encoded=True), ssl=ssl_setting(self.cfg)) as response,
                 ):
                     return response.status, response.headers.get("Content-Type", "")
 
@@ -188,13 +199,6 @@ class S3Endpoint:
         if not self.tagging:
             return None
         return await self.tags(where, full_key, tag_count=None, known_count=False)
-
-    def _ssl_setting(self) -> ssl.SSLContext | bool:
-        if self.cfg.insecure:
-            return False
-        if self.cfg.ca_bundle:
-            return ssl.create_default_context(cafile=self.cfg.ca_bundle)
-        return True
 
 
 class S3Bucket:
@@ -221,10 +225,14 @@ class S3Bucket:
         return self._ep.where(self._name, None if key is None else self._prefix + key)
 
     async def exists(self) -> bool:
+        where = self._where()
+
+        async def head() -> None:
+            with translating(where):
+                await self._ep.clients.wire.send("HEAD", where, bucket=self._name)
+
         try:
-            await self._ep._call(
-                self._where(), "head_bucket", self._ep.retry_policy, Bucket=self._name
-            )
+            await retrying(head, self._ep.retry_policy)
         except NoSuchBucketError:
             return False
         return True
@@ -267,9 +275,8 @@ class S3Bucket:
         return self._prefix + key
 
     async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
-        client = await self._ep.clients.client()
         async for info in list_objects(
-            client,
+            self._ep.clients.wire,
             where=self._where(),
             prefix=self._prefix,
             start_after=start_after,
@@ -367,60 +374,97 @@ class S3Bucket:
         *,
         size: int,
         attributes: ObjectAttributes,
+        content_md5: str | None = None,
     ) -> WriteResult:
         full = self._full(key)
         where = self._where(key)
-        if size >= self._ep.multipart_threshold:
-            client = await self._ep.clients.client()
+        ep = self._ep
+        headers = wire_put_headers(attributes) if content_md5 is not None else None
+        if headers is not None and ep.stream_threshold <= size <= ep.single_put_limit:
+            assert content_md5 is not None
+            etag = await self._put_streamed(where, full, chunks, size, content_md5, headers)
+        elif size >= ep.multipart_threshold:
+            client = await ep.clients.client()
             etag, expected = await multipart_upload(
                 client,
                 where=where,
                 full_key=full,
                 chunks=chunks,
                 size=size,
-                part_size=self._ep.part_size,
+                part_size=ep.part_size,
                 attributes=attributes,
-                policy=self._ep.retry_policy,
+                policy=ep.retry_policy,
             )
             if not obstore_safe(full):
                 await self._confirm_stored(key, full)
             return WriteResult(etag=etag, size=size, expected_etag=expected)
-        body = await collect(chunks, size, where)
-        digest = hashlib.md5(body).digest()
-        fast_attributes = obstore_attributes(attributes) if self._ep.fast_path else None
-        if fast_attributes is not None and obstore_safe(full):
-            etag = await self._put_fast(where, full, body, fast_attributes, attributes.tags)
         else:
-            response = await self._ep._call(
-                where,
-                "put_object",
-                self._ep.retry_policy,
-                Bucket=self._name,
-                Key=full,
-                Body=body,
-                ContentMD5=base64.b64encode(digest).decode(),
-                **boto_headers(attributes),
-            )
-            etag = normalize_etag(response.get("ETag"))
+            body = await collect(chunks, size, where)
+            # a caller that names the MD5 has verified the bytes against it already
+            digest = bytes.fromhex(content_md5) if content_md5 else hashlib.md5(body).digest()
+            content_md5 = digest.hex()
+            fast_attributes = obstore_attributes(attributes) if ep.fast_path else None
+            if fast_attributes is not None and obstore_safe(full):
+                etag = await self._put_fast(where, full, body, fast_attributes, attributes.tags)
+            else:
+                response = await ep._call(
+                    where,
+                    "put_object",
+                    ep.retry_policy,
+                    Bucket=self._name,
+                    Key=full,
+                    Body=body,
+                    ContentMD5=base64.b64encode(digest).decode(),
+                    **boto_headers(attributes),
+                )
+                etag = normalize_etag(response.get("ETag"))
         if not obstore_safe(full):
             await self._confirm_stored(key, full)
-        return WriteResult(etag=etag, size=size, expected_etag=digest.hex())
+        return WriteResult(etag=etag, size=size, expected_etag=content_md5)
+
+    async def _put_streamed(
+        self,
+        where: Where,
+        full: str,
+        chunks: AsyncIterable[bytes],
+        size: int,
+        content_md5: str,
+        headers: dict[str, str],
+    ) -> str:
+        """One PUT whose body streams straight from `chunks`: memory stays at a chunk or
+        two whatever the size, and the server refuses bytes that do not match
+        `content_md5` (Content-MD5), so nothing unverified is stored under `full`.
+        Not retried here: the stream cannot be replayed (the caller retries the object)."""
+        headers["Content-Length"] = str(size)
+        headers["Content-MD5"] = base64.b64encode(bytes.fromhex(content_md5)).decode()
+        with translating(where):
+            response = await self._ep.clients.wire.send(
+                "PUT",
+                where,
+                bucket=self._name,
+                key=full,
+                headers=headers,
+                body=counted(chunks, size, where),
+            )
+        return normalize_etag(response.headers.get("ETag"))
 
     async def _confirm_stored(self, key: str, full: str) -> None:
         """Some servers store an unusual key under another name (rclone turns `a/` into
         `a`, and answers HEAD `a/` with `a`); for keys with path oddities, check that a
         listing shows the exact key after the write."""
-        response = await self._ep._call(
-            self._where(key),
-            "list_objects_v2",
-            self._ep.retry_policy,
-            Bucket=self._name,
-            Prefix=full,
-            MaxKeys=1,
-            EncodingType="url",
-        )
-        listed = [decode_key(entry["Key"]) for entry in response.get("Contents", ())]
-        if listed[:1] != [full]:
+        listed = [
+            info.key
+            async for info in list_objects(
+                self._ep.clients.wire,
+                where=self._where(key),
+                prefix=full,
+                start_after=None,
+                policy=self._ep.retry_policy,
+                page_size=1,
+                pages=1,
+            )
+        ]
+        if listed[:1] != [""]:
             raise UnrepresentableKeyError(
                 f"{self._ep.url} accepted {quote_key(key)} in bucket {self._name!r} but stored "
                 "it under another name: this server cannot hold that key",

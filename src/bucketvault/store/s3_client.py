@@ -1,11 +1,14 @@
-"""The two S3 clients behind one endpoint, built lazily and closed together.
+"""The three S3 clients behind one endpoint, each built on first use, closed together.
 
-- aiobotocore: the faithful client. One client per endpoint for the control plane,
-  listing and every key obstore cannot represent exactly.
-- obstore: the fast data plane, one `S3Store` per bucket, used only for keys where
-  `obstore_safe(key)` holds.
+- `S3Wire` (aiohttp + botocore's signer): bucket checks, listings and streamed single
+  PUTs, the requests every mirror run makes (see `s3_wire.py`).
+- aiobotocore: the faithful client for the control plane, tags, multipart uploads and
+  every key obstore cannot represent exactly. It is imported only when first needed:
+  a no-op mirror run never pays for it.
+- obstore: the fast data plane for small objects, one `S3Store` per bucket, used only
+  for keys where `obstore_safe(key)` holds.
 
-Both have their own retries turned off: `retry.py` is the one place that retries.
+All have their own retries turned off: `retry.py` is the one place that retries.
 Credentials are revealed only here, where the clients are built.
 """
 
@@ -13,20 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
-from botocore import UNSIGNED
-from botocore.handlers import add_expect_header
-from botocore.utils import parse_timestamp
 from obstore.store import S3Store
 
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.errors import ConfigError
+from bucketvault.store.s3_listing import parse_timestamp
+from bucketvault.store.s3_wire import S3Wire
 
 MAX_POOL_CONNECTIONS = 64
 CONNECT_TIMEOUT = 10.0
@@ -52,17 +51,14 @@ def obstore_safe(key: str) -> bool:
 
 
 def fast_timestamp(value: str) -> datetime:
-    """botocore's default parser (dateutil) costs ~0.5 ms a timestamp: most of the CPU
-    time of listing a large bucket. S3 sends ISO 8601 in listings and RFC 1123 in
-    headers; both have fast parsers in the standard library."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return parse_timestamp(value)  # type: ignore[no-any-return]
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """Timestamps for aiobotocore's parser: botocore's default (dateutil) costs ~0.5 ms
+    a timestamp."""
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        from botocore.utils import parse_timestamp as parse_any
+
+        parsed = parse_any(value)
+    return parsed
 
 
 class S3Clients:
@@ -79,6 +75,13 @@ class S3Clients:
         self._lock = asyncio.Lock()
         self._stores: dict[str, S3Store] = {}
         self._closed = False
+        self.wire = S3Wire(
+            cfg,
+            self.url,
+            connections=MAX_POOL_CONNECTIONS,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+        )
 
     async def client(self) -> Any:
         """The endpoint's aiobotocore S3 client (created on first use)."""
@@ -88,6 +91,8 @@ class S3Clients:
             if self._client is None:
                 if self._closed:
                     raise RuntimeError("S3 endpoint used after close()")
+                from botocore.handlers import add_expect_header
+
                 client = await self._exit.enter_async_context(self._create_client())
                 # aiohttp hangs when a server answers an `Expect: 100-continue` request
                 # with a final error status straight away (rclone does, e.g. 400, 403)
@@ -96,6 +101,10 @@ class S3Clients:
         return self._client
 
     def _create_client(self) -> Any:
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import get_session
+        from botocore import UNSIGNED
+
         cfg = self.cfg
         config = AioConfig(
             region_name=cfg.region,
@@ -170,4 +179,7 @@ class S3Clients:
         self._closed = True
         self._stores.clear()
         self._client = None
-        await self._exit.aclose()
+        try:
+            await self._exit.aclose()
+        finally:
+            await self.wire.close()

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,9 @@ from bucketvault.store.s3_errors import Where, quote_key, translating
 MiB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 16 * MiB
 DEFAULT_PART_SIZE = 16 * MiB
+DEFAULT_STREAM_THRESHOLD = 8 * MiB
+DEFAULT_SINGLE_PUT_LIMIT = 256 * MiB
+MAX_SINGLE_PUT = 5 * 1024 * MiB  # S3's limit for one PUT
 MAX_PARTS = 10_000
 READ_CHUNK = 4 * MiB
 
@@ -116,6 +120,29 @@ def obstore_attributes(attributes: ObjectAttributes) -> dict[str, str] | None:
     return result
 
 
+def wire_put_headers(attributes: ObjectAttributes) -> dict[str, str] | None:
+    """PUT headers for `attributes`, or None when plain HTTP headers could not carry
+    them exactly (a non-ASCII value, surrounding spaces, a metadata name that is not an
+    HTTP token): those objects go through aiobotocore."""
+    headers: dict[str, str] = {}
+    for field, name in _OBSTORE_NAMES.items():
+        value = getattr(attributes, field)
+        if value is not None:
+            if not _header_safe(value) or value != value.strip():
+                return None
+            headers[name] = value
+    for name, value in attributes.metadata.items():
+        if not _TOKEN.fullmatch(name) or not _header_safe(value) or value != value.strip():
+            return None
+        headers[f"x-amz-meta-{name}"] = value
+    if attributes.tags:
+        headers["x-amz-tagging"] = tagging_header(attributes.tags)
+    return headers
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
 def _header_safe(value: str) -> bool:
     return value.isascii() and all(" " <= ch <= "~" for ch in value)
 
@@ -171,6 +198,25 @@ async def collect(chunks: AsyncIterable[bytes], size: int, where: Where) -> byte
     if len(buffer) != size:
         raise size_mismatch(where, size, "fewer")
     return bytes(buffer)
+
+
+async def counted(chunks: AsyncIterable[bytes], size: int, where: Where) -> AsyncIterator[bytes]:
+    """`chunks`, checked against the size the caller announced. Each chunk is passed on
+    only once the next one (or the end) has come, so a body longer or shorter than its
+    Content-Length never reaches the server whole: the request fails instead."""
+    total = 0
+    held: bytes | None = None
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > size:
+            raise size_mismatch(where, size, "more")
+        if held is not None:
+            yield held
+        held = chunk
+    if total != size:
+        raise size_mismatch(where, size, "fewer")
+    if held is not None:
+        yield held
 
 
 async def fixed_parts(
