@@ -28,6 +28,7 @@ import yarl
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.errors import (
     AccessDeniedError,
+    BucketvaultError,
     ConflictError,
     NoSuchBucketError,
     NoSuchKeyError,
@@ -336,21 +337,33 @@ class S3Bucket:
             with translating(where):
                 return await obstore.get_async(store, full)
 
-        tags_task = asyncio.create_task(
-            self._ep.tags(where, full, tag_count=None, known_count=False)
-        )
-        try:
+        if self._ep.tagging is False:
+            # the server cannot tell tags (known from an earlier probe): no request to
+            # overlap with the GET, so no task to pay for either
             result = await retrying(get, self._ep.retry_policy)
-        except BaseException:
-            tags_task.cancel()
-            with contextlib.suppress(BaseException):
-                await tags_task
-            raise
-        tags = await tags_task
+            tags = None
+        else:
+            tags_task = asyncio.create_task(
+                self._ep.tags(where, full, tag_count=None, known_count=False)
+            )
+            try:
+                result = await retrying(get, self._ep.retry_policy)
+            except BaseException:
+                tags_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await tags_task
+                raise
+            tags = await tags_task
         meta = result.meta
+        size = int(meta["size"])
 
         async def stream() -> AsyncIterator[bytes]:
             with translating(where):
+                if size <= READ_CHUNK:
+                    # one hand-off from obstore's threads instead of one per chunk plus
+                    # one for the end: most of the cost of a small object
+                    yield bytes(await result.bytes_async())
+                    return
                 async for buf in result.stream(min_chunk_size=READ_CHUNK):
                     yield bytes(buf)
 
@@ -358,7 +371,7 @@ class S3Bucket:
         return S3Reader(
             info=ObjectInfo(
                 key=key,
-                size=int(meta["size"]),
+                size=size,
                 etag=normalize_etag(meta.get("e_tag")),
                 last_modified=modified if modified else datetime.fromtimestamp(0, UTC),
                 version_id=_version(meta.get("version")),
@@ -437,15 +450,18 @@ class S3Bucket:
         Not retried here: the stream cannot be replayed (the caller retries the object)."""
         headers["Content-Length"] = str(size)
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(content_md5)).decode()
-        with translating(where):
-            response = await self._ep.clients.wire.send(
-                "PUT",
-                where,
-                bucket=self._name,
-                key=full,
-                headers=headers,
-                body=counted(chunks, size, where),
-            )
+        body = _Body(counted(chunks, size, where))
+        try:
+            with translating(where):
+                response = await self._ep.clients.wire.send(
+                    "PUT", where, bucket=self._name, key=full, headers=headers, body=body
+                )
+        except BucketvaultError:
+            # aiohttp reports a body that failed as a broken connection: the body's own
+            # error (a corrupt or short source) is the one that says what happened
+            if body.error is not None:
+                raise body.error from None
+            raise
         return normalize_etag(response.headers.get("ETag"))
 
     async def _confirm_stored(self, key: str, full: str) -> None:
@@ -500,6 +516,25 @@ class S3Bucket:
         await self._ep._call(
             self._where(key), "delete_object", self._ep.retry_policy, Bucket=self._name, Key=full
         )
+
+
+class _Body:
+    """A request body that keeps the error it failed with."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
+        self.error: BaseException | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._read()
+
+    async def _read(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 def _version(value: object) -> str | None:

@@ -190,14 +190,16 @@ def _version(value: object) -> str | None:
 
 async def collect(chunks: AsyncIterable[bytes], size: int, where: Where) -> bytes:
     """The whole (small) body, checked against the size the caller announced."""
-    buffer = bytearray()
+    pieces: list[bytes] = []
+    total = 0
     async for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > size:
+        total += len(chunk)
+        if total > size:
             raise size_mismatch(where, size, "more")
-    if len(buffer) != size:
+        pieces.append(chunk)
+    if total != size:
         raise size_mismatch(where, size, "fewer")
-    return bytes(buffer)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 async def counted(chunks: AsyncIterable[bytes], size: int, where: Where) -> AsyncIterator[bytes]:
