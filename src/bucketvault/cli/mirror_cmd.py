@@ -1,21 +1,23 @@
-"""`bucketvault mirror SRC DST`: one-shot mirror between two locations."""
+"""`bucketvault mirror SRC DST`: one-shot mirror between two locations.
+
+The mirror engine, the stores and asyncio are imported when the command runs, not when
+the command line is parsed: `--help` and usage errors stay fast.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bucketvault.cli import output
 from bucketvault.cli.context import global_options
-from bucketvault.cli.progress import live_progress, summary_lines
 from bucketvault.config.locations import Location, parse_location
 from bucketvault.errors import ExitCode, UsageError
-from bucketvault.mirror import MirrorJob, MirrorOptions, MirrorStats, MirrorSummary, run_mirror
-from bucketvault.mirror.decide import Action
-from bucketvault.mirror.filters import KeyFilter, parse_age
-from bucketvault.store import open_endpoint
+
+if TYPE_CHECKING:
+    from bucketvault.mirror import MirrorOptions, MirrorSummary
+    from bucketvault.mirror.decide import Action
 
 
 def _overlap(source: Location, target: Location) -> bool:
@@ -27,6 +29,10 @@ def _overlap(source: Location, target: Location) -> bool:
 async def _run(
     source: Location, target: Location, options: MirrorOptions, *, json_lines: bool, show: bool
 ) -> MirrorSummary:
+    from bucketvault.cli.progress import live_progress
+    from bucketvault.mirror import MirrorJob, MirrorStats, run_mirror
+    from bucketvault.store import open_endpoint
+
     source_endpoint = open_endpoint(source.endpoint)
     target_endpoint = open_endpoint(target.endpoint)
     stats = MirrorStats()
@@ -97,6 +103,13 @@ def mirror(
     src, dst = parse_location(source), parse_location(target)
     if _overlap(src, dst):
         raise UsageError("source and target overlap: choose a different bucket or prefix")
+
+    import asyncio
+
+    from bucketvault.cli.progress import summary_lines
+    from bucketvault.mirror import MirrorOptions
+    from bucketvault.mirror.filters import KeyFilter, parse_age
+
     options = MirrorOptions(
         overwrite=overwrite,
         remove=remove,

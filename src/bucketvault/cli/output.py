@@ -1,18 +1,28 @@
-"""The one way to print and the one way to fail."""
+"""The one way to print and the one way to fail.
+
+`out` and `err` are rich consoles, made on first use: commands that only parse, print
+help or write data (`--json`) do not pay for importing rich.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from typing import Any, NoReturn
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bucketvault.errors import BucketvaultError, ExitCode, exit_code_for
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    out: Console
+    err: Console
+
 
 def _console(stderr: bool) -> Console:
+    from rich.console import Console
+
     force = os.environ.get("FORCE_COLOR")
     return Console(
         stderr=stderr,
@@ -23,8 +33,18 @@ def _console(stderr: bool) -> Console:
     )
 
 
-out = _console(stderr=False)
-err = _console(stderr=True)
+def _named(name: str) -> Console:
+    console: Console | None = globals().get(name)
+    if console is None:
+        console = globals()[name] = _console(stderr=name == "err")
+    return console
+
+
+def __getattr__(name: str) -> Console:
+    """`out` and `err`, each made once, on first access (PEP 562)."""
+    if name in ("out", "err"):
+        return _named(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def print_data(text: str) -> None:
@@ -39,11 +59,11 @@ def print_json(record: Any) -> None:
 
 
 def info(text: str) -> None:
-    err.print(text, markup=False, emoji=False)
+    _named("err").print(text, markup=False, emoji=False)
 
 
 def abort(message: str, code: ExitCode = ExitCode.FAILURE) -> NoReturn:
-    err.print(f"Error: {message}", markup=False, emoji=False, style="red")
+    _named("err").print(f"Error: {message}", markup=False, emoji=False, style="red")
     raise SystemExit(int(code))
 
 

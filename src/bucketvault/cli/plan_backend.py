@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bucketvault.errors import (
     BucketvaultError,
@@ -24,8 +22,12 @@ from bucketvault.errors import (
     StoreError,
     UsageError,
 )
-from bucketvault.plans.engine import PlanManager
-from bucketvault.plans.status import Status
+
+if TYPE_CHECKING:
+    import httpx
+
+    from bucketvault.plans.engine import PlanManager
+    from bucketvault.plans.status import Status
 
 
 def _q(name: str) -> str:
@@ -56,6 +58,8 @@ class HttpBackend:
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        import httpx  # only this back-end needs it: in-process plans do not pay for it
+
         self.url = url.rstrip("/")
         prefix = (
             f"/v1/service/{urllib.parse.quote(service, safe='')}/plans" if service else "/v1/plans"
@@ -65,6 +69,8 @@ class HttpBackend:
         self._client = httpx.Client(headers=headers, timeout=30.0, transport=transport)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             response = self._client.request(method, self._base + path, **kwargs)
         except httpx.HTTPError as exc:

@@ -6,27 +6,28 @@ are never echoed. With `--url` the commands talk to a scheduler; without it they
 in-process, and `start` runs the plan in the foreground: exit 0 when it completes, the
 failure's exit code when it ends in ERROR, 130 when interrupted (Ctrl-C leaves the plan
 paused and resumable with `plan resume`).
+
+The plan engine, its state database, httpx and rich are imported by the commands that
+use them, so `bucketvault --help` and the other commands do not pay for them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.live import Live
-from rich.text import Text
 
+from bucketvault.cli import output
 from bucketvault.cli.context import global_options
-from bucketvault.cli.output import abort, abort_on, err, print_data, print_json
-from bucketvault.cli.plan_backend import HttpBackend, LocalBackend, PlanBackend
+from bucketvault.cli.output import abort, abort_on, print_data, print_json
 from bucketvault.cli.plan_render import render_tree
 from bucketvault.errors import BucketvaultError, ExitCode, PlanInputError
-from bucketvault.plans.engine import PARAM_NAME, shown_param_name
-from bucketvault.plans.factory import manager_for
-from bucketvault.plans.status import Status
+
+if TYPE_CHECKING:
+    from bucketvault.cli.plan_backend import LocalBackend, PlanBackend
+    from bucketvault.plans.status import Status
 
 ALREADY = "Cannot execute command. Command has already been issued or the plan has completed"
 
@@ -53,12 +54,19 @@ def _failures() -> Iterator[None]:
 def _backend(ctx: typer.Context) -> PlanBackend:
     opts = global_options(ctx)
     if opts.url:
+        from bucketvault.cli.plan_backend import HttpBackend
+
         return HttpBackend(opts.url, opts.token, opts.name)
+    from bucketvault.cli.plan_backend import LocalBackend
+    from bucketvault.plans.factory import manager_for
+
     return LocalBackend(manager_for(opts.service_name()))
 
 
 def parse_params(items: list[str]) -> dict[str, str]:
     """`-p NAME=VALUE` items, split on the first `=`; errors never show a value."""
+    from bucketvault.plans.engine import PARAM_NAME, shown_param_name
+
     params: dict[str, str] = {}
     for number, item in enumerate(items, 1):
         name, sep, value = item.partition("=")
@@ -83,10 +91,17 @@ def _changed(changed: bool, message: str) -> None:
 
 def _follow(ctx: typer.Context, backend: LocalBackend, plan: str) -> None:
     """Run the plan here until it ends; exit accordingly."""
+    import asyncio
+
+    from bucketvault.plans.status import Status
 
     async def run_with_display() -> Status:
+        err = output.err
         if not err.is_terminal:
             return await backend.run(plan)
+        from rich.live import Live
+        from rich.text import Text
+
         with Live(Text(""), console=err, refresh_per_second=4) as live:
 
             async def refresh() -> None:
@@ -125,6 +140,8 @@ def _follow(ctx: typer.Context, backend: LocalBackend, plan: str) -> None:
 
 
 def _follow_if_idle(ctx: typer.Context, backend: PlanBackend, plan: str) -> None:
+    from bucketvault.cli.plan_backend import LocalBackend  # loaded by _backend already
+
     if isinstance(backend, LocalBackend) and backend.needs_runner(plan):
         _follow(ctx, backend, plan)
 
@@ -162,6 +179,8 @@ def start(
     ] = None,
 ) -> None:
     """Start a plan with its parameters (restart it if it had completed)."""
+    from bucketvault.cli.plan_backend import LocalBackend
+
     with _failures():
         params = parse_params(param or [])
         backend = _backend(ctx)

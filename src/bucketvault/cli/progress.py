@@ -5,20 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from bucketvault.cli import output
-from bucketvault.mirror.stats import MirrorSummary
 
-Snapshot = Callable[[], MirrorSummary]
+if TYPE_CHECKING:
+    from bucketvault.mirror.stats import MirrorSummary
+
+Snapshot = Callable[[], "MirrorSummary"]
 
 
 @contextlib.asynccontextmanager
@@ -47,6 +41,15 @@ async def _json_ticker(snapshot: Snapshot, interval: float) -> None:
 
 
 async def _bar(snapshot: Snapshot) -> None:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -1,26 +1,23 @@
-"""`bucketvault service add|list|show|remove`: the stores bucketvault protects."""
+"""`bucketvault service add|list|show|remove`: the stores bucketvault protects.
+
+`config.services` is imported only when a service command runs: other commands skip it.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bucketvault.cli import output
 from bucketvault.cli.credentials import read_secret
 from bucketvault.config.endpoint import AWS_S3_URL, EndpointConfig, validate_endpoint_url
-from bucketvault.config.services import (
-    BackupStore,
-    ServiceConfig,
-    check_service_name,
-    get_service,
-    load_services,
-    remove_service,
-    save_service,
-)
 from bucketvault.errors import ConflictError, UsageError
+
+if TYPE_CHECKING:
+    from bucketvault.config.services import ServiceConfig
 
 app = typer.Typer(help="Register the object stores to protect.", no_args_is_help=True)
 
@@ -61,6 +58,14 @@ def add(
 ) -> None:
     """Register a service. Its secret comes from --secret-file, --secret-stdin,
     $BUCKETVAULT_SECRET_ACCESS_KEY or a hidden prompt — never the command line."""
+    from bucketvault.config.services import (
+        BackupStore,
+        ServiceConfig,
+        check_service_name,
+        load_services,
+        save_service,
+    )
+
     check_service_name(name)
     validate_endpoint_url(endpoint)
     validate_endpoint_url(backup_endpoint)
@@ -120,6 +125,8 @@ def list_services(
     json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """Registered services."""
+    from bucketvault.config.services import load_services
+
     services = load_services()
     if json_output:
         output.print_json([_describe(s) for s in services.values()])
@@ -131,11 +138,15 @@ def list_services(
 @app.command("show")
 def show(name: str) -> None:
     """One service's settings (secrets are never shown)."""
+    from bucketvault.config.services import get_service
+
     output.print_data(json.dumps(_describe(get_service(name)), indent=2))
 
 
 @app.command("remove")
 def remove(name: str) -> None:
     """Forget a service (its backups are not touched)."""
+    from bucketvault.config.services import remove_service
+
     remove_service(name)
     output.info(f"Service {name!r} removed; its backup buckets were left untouched.")
