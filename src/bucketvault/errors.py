@@ -137,3 +137,11 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     return ExitCode.FAILURE
+
+
+def content_mismatch(what: str) -> IntegrityError:
+    """A body that does not hash to the MD5 its source names: nothing was stored."""
+    return IntegrityError(
+        f"{what}: content does not match its checksum (corrupt at the source, or damaged "
+        "on the way); nothing was stored"
+    )

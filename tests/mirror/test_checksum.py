@@ -80,3 +80,38 @@ def test_short_read_detected() -> None:
     info = ObjectInfo("k", 2000, hashlib.md5(data).hexdigest(), T0)
     with pytest.raises(IntegrityError, match="read 1000 bytes"):
         feed(SourceVerifier(info, None, label="k"), data)
+
+
+def test_writer_checked_md5_is_not_hashed_here_but_named() -> None:
+    data = bytearray(os.urandom(100_000))
+    md5 = hashlib.md5(data).hexdigest()
+    data[7] ^= 1  # the writer's Content-MD5 check is what refuses this
+    verifier = SourceVerifier(
+        ObjectInfo("k", len(data), md5, T0), ObjectAttributes(), label="k", writer_checks_md5=True
+    )
+    assert verifier.expected_md5 == md5
+    feed(verifier, bytes(data))  # only the size is checked here
+    assert not verifier.content_verified
+
+
+def test_writer_checked_md5_refuses_a_recorded_md5_that_contradicts_the_etag() -> None:
+    data = os.urandom(1000)
+    rotten_etag = hashlib.md5(data[:-1] + b"!").hexdigest()  # a store that re-hashed rot
+    attrs = ObjectAttributes(metadata={META_MD5: hashlib.md5(data).hexdigest()})
+    with pytest.raises(IntegrityError, match="bucketvault recorded"):
+        SourceVerifier(
+            ObjectInfo("k", len(data), rotten_etag, T0), attrs, label="k", writer_checks_md5=True
+        )
+
+
+def test_writer_checked_md5_still_hashes_an_unknown_multipart_md5() -> None:
+    data = bytearray(os.urandom(20 * MiB))
+    etag = multipart_etag(bytes(data), 16 * MiB)
+    attrs = ObjectAttributes(metadata={META_SOURCE_ETAG: "x-2"})
+    data[MiB] ^= 0x80
+    verifier = SourceVerifier(
+        ObjectInfo("k", len(data), etag, T0), attrs, label="k", writer_checks_md5=True
+    )
+    assert verifier.expected_md5 is None
+    with pytest.raises(IntegrityError):
+        feed(verifier, bytes(data))

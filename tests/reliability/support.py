@@ -215,7 +215,10 @@ def compare(source: Mapping[str, Any], target: Mapping[str, Any]) -> Comparison:
 def pending_uploads(server: LoopbackServer, bucket: str) -> dict[str, int]:
     """Multipart uploads left open in `bucket`: key -> number of parts they hold."""
     client = boto_client(server)
-    response = client.list_multipart_uploads(Bucket=bucket)
+    try:
+        response = client.list_multipart_uploads(Bucket=bucket)
+    except client.exceptions.NoSuchUpload:
+        return {}  # rclone's answer for a bucket in which no multipart upload ever began
     return {
         u["Key"]: len(
             client.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", [])

@@ -13,6 +13,7 @@ import pytest
 
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.errors import (
+    IntegrityError,
     NoSuchBucketError,
     NoSuchKeyError,
     PermanentStoreError,
@@ -21,7 +22,7 @@ from bucketvault.errors import (
 )
 from bucketvault.store import LocalEndpoint, ObjectAttributes, local_unrepresentable, open_endpoint
 from bucketvault.store import local as local_module
-from tests.store.conftest import list_keys, put, read_all
+from tests.store.conftest import chunks_of, list_keys, put, read_all
 
 
 def all_files(root: Path) -> set[str]:
@@ -108,6 +109,20 @@ async def test_round_trip_with_attributes(bucket) -> None:  # type: ignore[no-un
         assert b"".join([c async for c in reader.chunks()]) == b"hello"
     [listed] = [i async for i in bucket.list()]
     assert (listed.key, listed.etag) == ("dir/sub/file.txt", result.etag)
+
+
+async def test_bytes_that_do_not_match_the_named_md5_are_not_kept(bucket) -> None:  # type: ignore[no-untyped-def]
+    await put(bucket, "kept", b"old")
+    with pytest.raises(IntegrityError, match="does not match its checksum"):
+        await bucket.write(
+            "kept",
+            chunks_of(b"new"),
+            size=3,
+            attributes=ObjectAttributes(),
+            content_md5=hashlib.md5(b"other").hexdigest(),
+        )
+    assert await read_all(bucket, "kept") == b"old"
+    assert await list_keys(bucket) == ["kept"]
 
 
 async def test_stale_sidecar_is_not_trusted(bucket, local_endpoint: LocalEndpoint) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from bucketvault.errors import IntegrityError, PermanentStoreError
+from bucketvault.errors import IntegrityError
 from bucketvault.loopback import LoopbackServer
 from bucketvault.store import Bucket, ObjectAttributes, S3Endpoint
 from tests.conftest import new_bucket_name
@@ -92,23 +92,40 @@ async def test_streamed_put_keeps_odd_keys_exactly(moto: LoopbackServer) -> None
         await endpoint.close()
 
 
-async def test_bytes_that_do_not_match_the_md5_are_not_accepted(
-    s3: LoopbackServer, streaming: Bucket
-) -> None:
+async def test_bytes_that_do_not_match_the_md5_are_not_stored(streaming: Bucket) -> None:
+    # rclone checks Content-MD5 and refuses the body (BadDigest); moto does not check it
+    # on a streamed body, so the store sees the ETag differ and deletes what was stored
     data = os.urandom(MiB)
     wrong = hashlib.md5(data + b"!").hexdigest()
-    try:
-        result = await streaming.write(
+    with pytest.raises(IntegrityError, match="does not match its checksum"):
+        await streaming.write(
             "bad", chunks_of(data), size=len(data), attributes=ObjectAttributes(), content_md5=wrong
         )
-    except PermanentStoreError as exc:
-        assert exc.code == "BadDigest"  # rclone checks Content-MD5 and stores nothing
-        assert await list_keys(streaming) == []
-    else:
-        # moto does not check Content-MD5 on a streamed body: the ETag the server reports
-        # then differs from the one expected, which the mirror treats as an integrity error
-        assert s3.kind == "moto"
-        assert result.etag != result.expected_etag
+    assert await list_keys(streaming) == []
+
+
+@pytest.mark.parametrize("size", [10, 6 * MiB], ids=["buffered", "multipart"])
+async def test_other_write_paths_refuse_bytes_that_do_not_match_the_md5(
+    s3: LoopbackServer, size: int
+) -> None:
+    endpoint = S3Endpoint(
+        s3.endpoint(), retry_policy=FAST_RETRY, multipart_threshold=5 * MiB, part_size=5 * MiB
+    )
+    try:
+        bucket = endpoint.bucket(new_bucket_name())
+        await bucket.create()
+        data = os.urandom(size)
+        with pytest.raises(IntegrityError, match="does not match its checksum"):
+            await bucket.write(
+                "bad",
+                chunks_of(data, MiB),
+                size=size,
+                attributes=ObjectAttributes(),
+                content_md5=hashlib.md5(b"other").hexdigest(),
+            )
+        assert await list_keys(bucket) == []
+    finally:
+        await endpoint.close()
 
 
 @pytest.mark.parametrize("announced", [MiB + 1, MiB - 1], ids=["body-short", "body-long"])

@@ -38,7 +38,14 @@ def _part_count(etag: str) -> int | None:
 
 
 class SourceVerifier:
-    """Feed it every chunk of one object; `finish()` raises if the bytes are not the object's."""
+    """Feed it every chunk of one object; `finish()` raises if the bytes are not the object's.
+
+    With `writer_checks_md5`, an object whose MD5 is known before reading (`expected_md5`)
+    is not hashed here: the writer it streams into refuses any other bytes (see
+    `store.base.Bucket.write`), so the one MD5 of those bytes is computed where it costs
+    least, often by the target server itself. Only the size is checked here then, and an
+    object whose recorded MD5 already contradicts its ETag is refused before a byte moves.
+    """
 
     def __init__(
         self,
@@ -47,6 +54,7 @@ class SourceVerifier:
         *,
         label: str,
         part_sizes: tuple[int, ...] = COMMON_PART_SIZES,
+        writer_checks_md5: bool = False,
     ) -> None:
         self._info = info
         self._label = label
@@ -58,7 +66,10 @@ class SourceVerifier:
         self._md5_recorded = recorded if recorded and is_plain_md5(recorded) else None
         if self._md5_expected is None:
             self._md5_expected = self._md5_recorded
-        self._md5: Any = hashlib.md5() if self._md5_expected else None
+        if writer_checks_md5 and self._md5_recorded not in (None, self._md5_expected):
+            raise self._recorded_mismatch()
+        hash_here = self._md5_expected is not None and not writer_checks_md5
+        self._md5: Any = hashlib.md5() if hash_here else None
         self._multipart: list[MultipartETag] = []
         self._strict = attributes is not None and META_SOURCE_ETAG in attributes.metadata
         self.content_verified = False
@@ -69,6 +80,12 @@ class SourceVerifier:
                 for size in sorted(set(part_sizes))
                 if math.ceil(info.size / size) == parts
             ]
+
+    def _recorded_mismatch(self) -> IntegrityError:
+        return IntegrityError(
+            f"{self._label}: content does not match the MD5 bucketvault recorded "
+            "when it wrote it (corrupt in the store)"
+        )
 
     @property
     def expected_md5(self) -> str | None:
@@ -93,10 +110,7 @@ class SourceVerifier:
             )
         if self._md5 is not None:
             if self._md5_recorded is not None and self._md5.hexdigest() != self._md5_recorded:
-                raise IntegrityError(
-                    f"{self._label}: content does not match the MD5 bucketvault recorded "
-                    "when it wrote it (corrupt in the store)"
-                )
+                raise self._recorded_mismatch()
             if self._md5.hexdigest() != self._md5_expected:
                 raise IntegrityError(
                     f"{self._label}: content does not match its checksum (corrupt at the source)"

@@ -1,8 +1,12 @@
 """Copy one object from a source bucket to a target bucket, verified end to end.
 
-The bytes stream through: nothing is read whole into memory. The source side is
-checked while streaming (`checksum.SourceVerifier`), the target side by comparing the
-ETag the target reports with the one the writer predicted from the bytes it sent. A
+The bytes stream through: nothing is read whole into memory. The source's size is
+checked while streaming (`checksum.SourceVerifier`); its content is checked against the
+MD5 the source names (its ETag, or the MD5 bucketvault recorded) by the writer, which
+stores nothing else (`Bucket.write(content_md5=...)`: the target server checks
+Content-MD5 on a streamed PUT, the store hashes a buffered body itself); a source whose
+MD5 is unknown in advance (multipart ETag) is hashed here while it streams. The target
+side is then checked by comparing the ETag the target reports with the one expected. A
 copy counts only after both checks pass. Transient failures retry the whole object
 (a broken stream cannot be resumed mid-way); the retry policy lives in `store.retry`.
 """
@@ -73,7 +77,9 @@ async def copy_object(
         counted = 0
         async with source.open(key) as reader:
             info = reader.info
-            verifier = SourceVerifier(info, reader.attributes, label=f"source object {key!r}")
+            verifier = SourceVerifier(
+                info, reader.attributes, label=f"source object {key!r}", writer_checks_md5=True
+            )
             attributes = reader.attributes.user_visible()
             if settings.bookkeeping:
                 record = _bookkeeping(info, reader.attributes, always=settings.record_checksums)

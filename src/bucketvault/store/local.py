@@ -46,6 +46,7 @@ from bucketvault.errors import (
     PermanentStoreError,
     StoreError,
     UnrepresentableKeyError,
+    content_mismatch,
 )
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
@@ -395,6 +396,8 @@ class LocalBucket:
                     await asyncio.to_thread(_write_chunk, fd, chunk, digest)
             if written != size:
                 raise _size_mismatch(key, size, "fewer")
+            if content_md5 is not None and digest.hexdigest() != content_md5:
+                raise content_mismatch(f"object {key!r} for {self.display}")
             with _os_errors(target):
                 await asyncio.to_thread(os.fsync, fd)
                 st = os.fstat(fd)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bucketvault.errors import NoSuchBucketError, NoSuchKeyError, PermanentStoreError
+from bucketvault.errors import NoSuchBucketError, NoSuchKeyError, content_mismatch
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
 
@@ -141,10 +141,7 @@ class MemoryBucket:
         data = b"".join(parts)
         etag = hashlib.md5(data).hexdigest()
         if content_md5 is not None and etag != content_md5:
-            # what an S3 server answers to a body that does not match its Content-MD5
-            raise PermanentStoreError(
-                f"memory store refused {key!r}: BadDigest", code="BadDigest", status=400
-            )
+            raise content_mismatch(f"object {key!r}")
         info = ObjectInfo(key=key, size=len(data), etag=etag, last_modified=datetime.now(UTC))
         objects[self._prefix + key] = _Stored(data, info, attributes)
         return WriteResult(etag=etag, size=len(data), expected_etag=etag)

@@ -33,9 +33,17 @@ from bucketvault.errors import (
     NoSuchBucketError,
     NoSuchKeyError,
     PermanentStoreError,
+    StoreError,
     UnrepresentableKeyError,
+    content_mismatch,
 )
-from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult, normalize_etag
+from bucketvault.store.model import (
+    ObjectAttributes,
+    ObjectInfo,
+    WriteResult,
+    is_plain_md5,
+    normalize_etag,
+)
 from bucketvault.store.retry import DEFAULT_POLICY, RetryPolicy, retrying
 from bucketvault.store.s3_client import S3Clients, obstore_safe
 from bucketvault.store.s3_data import (
@@ -407,14 +415,16 @@ class S3Bucket:
                 part_size=ep.part_size,
                 attributes=attributes,
                 policy=ep.retry_policy,
+                content_md5=content_md5,
             )
             if not obstore_safe(full):
                 await self._confirm_stored(key, full)
             return WriteResult(etag=etag, size=size, expected_etag=expected)
         else:
             body = await collect(chunks, size, where)
-            # a caller that names the MD5 has verified the bytes against it already
-            digest = bytes.fromhex(content_md5) if content_md5 else hashlib.md5(body).digest()
+            digest = hashlib.md5(body).digest()
+            if content_md5 is not None and digest.hex() != content_md5:
+                raise content_mismatch(f"{self.display}: {quote_key(key)}")
             content_md5 = digest.hex()
             fast_attributes = obstore_attributes(attributes) if ep.fast_path else None
             if fast_attributes is not None and obstore_safe(full):
@@ -456,13 +466,21 @@ class S3Bucket:
                 response = await self._ep.clients.wire.send(
                     "PUT", where, bucket=self._name, key=full, headers=headers, body=body
                 )
-        except BucketvaultError:
+        except BucketvaultError as exc:
             # aiohttp reports a body that failed as a broken connection: the body's own
             # error (a corrupt or short source) is the one that says what happened
             if body.error is not None:
                 raise body.error from None
+            if isinstance(exc, StoreError) and exc.code in ("BadDigest", "InvalidDigest"):
+                raise content_mismatch(f"{self.display}: {quote_key(full)}") from exc
             raise
-        return normalize_etag(response.headers.get("ETag"))
+        etag = normalize_etag(response.headers.get("ETag"))
+        if is_plain_md5(etag) and etag != content_md5:
+            # a server that does not check Content-MD5 stored other bytes: take them away
+            with contextlib.suppress(BucketvaultError):
+                await self.delete(full[len(self._prefix) :])
+            raise content_mismatch(f"{self.display}: {quote_key(full)}")
+        return etag
 
     async def _confirm_stored(self, key: str, full: str) -> None:
         """Some servers store an unusual key under another name (rclone turns `a/` into

@@ -25,6 +25,7 @@ from bucketvault.errors import (
     PermanentStoreError,
     StoreError,
     WriteOutcomeUnknown,
+    content_mismatch,
 )
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, normalize_etag
 from bucketvault.store.retry import RetryPolicy, retrying
@@ -267,8 +268,10 @@ async def multipart_upload(
     part_size: int,
     attributes: ObjectAttributes,
     policy: RetryPolicy,
+    content_md5: str | None = None,
 ) -> tuple[str, str]:
-    """Upload as a multipart upload; return (etag reported, etag expected)."""
+    """Upload as a multipart upload; return (etag reported, etag expected). With
+    `content_md5`, the upload is aborted, not completed, unless the bytes hash to it."""
     bucket = where.bucket
     part_size = part_size_for(size, part_size)
 
@@ -298,10 +301,13 @@ async def multipart_upload(
         response = await retrying(once, policy)
         return {"PartNumber": number, "ETag": response["ETag"]}
 
+    whole = hashlib.md5() if content_md5 is not None else None
     try:
         async for body in fixed_parts(chunks, part_size, size, where):
             digest = md5_digest(body)
             digests.append(digest)
+            if whole is not None:
+                whole.update(body)
             if pending is not None:
                 done.append(await pending)
             pending = asyncio.create_task(upload(len(digests), body, digest))
@@ -309,6 +315,8 @@ async def multipart_upload(
         if pending is not None:
             done.append(await pending)
             pending = None
+        if whole is not None and whole.hexdigest() != content_md5:
+            raise content_mismatch(f"{where.endpoint}: {quote_key(full_key)}")
 
         tries = 0
 
