@@ -21,9 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import obstore
-import yarl
 
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.errors import (
@@ -66,7 +64,7 @@ from bucketvault.store.s3_data import (
 )
 from bucketvault.store.s3_errors import Where, quote_key, translating
 from bucketvault.store.s3_listing import list_objects
-from bucketvault.store.s3_wire import ssl_setting
+from bucketvault.store.s3_wire import S3_XMLNS, parse_tags
 
 MAX_KEY_BYTES = 1024
 # a few quick tries before deciding that a server cannot answer GetObjectTagging
@@ -167,32 +165,32 @@ class S3Endpoint:
                 if self.tagging is None:
                     return await self._probe_tags(where, full_key)
             return await self.tags(where, full_key, tag_count=tag_count, known_count=known_count)
-        response = await self._call(
-            where, "get_object_tagging", self.retry_policy, Bucket=where.bucket, Key=full_key
-        )
-        return {t["Key"]: t["Value"] for t in response.get("TagSet", ())}
+        wire = self.clients.wire
+
+        async def get() -> bytes:
+            with translating(where):
+                response = await wire.send(
+                    "GET", where, bucket=where.bucket or "", key=full_key, query={"tagging": ""}
+                )
+                return response.body
+
+        return parse_tags(await retrying(get, self.retry_policy))
 
     async def _probe_tags(self, where: Where, full_key: str) -> dict[str, str] | None:
         """Find out once whether the server answers GetObjectTagging.
 
         The probe reads only the status line and headers: rclone serve s3 answers
-        ?tagging with a 500 whose body is the whole object, which botocore would read
-        and parse as XML (seconds of CPU for a large object).
+        ?tagging with a 500 whose body is the whole object (seconds of XML parsing for a
+        large object, had it been read).
         """
-        client = await self.clients.client()
-        url = await client.generate_presigned_url(
-            "get_object_tagging",
-            Params={"Bucket": where.bucket, "Key": full_key},
-            ExpiresIn=300,
-        )
+        wire = self.clients.wire
 
         async def probe() -> tuple[int, str]:
             with translating(where):
-                async with (
-                    aiohttp.ClientSession() as session,
-                    session.get(yarl.URL(url, encoded=True), ssl=ssl_setting(self.cfg)) as response,
-                ):
-                    return response.status, response.headers.get("Content-Type", "")
+                answer = await wire.status(
+                    "GET", bucket=where.bucket or "", key=full_key, query={"tagging": ""}
+                )
+                return answer.status, answer.headers.get("Content-Type", "")
 
         status, content_type = await retrying(probe, _PROBE_POLICY)
         if status == 404:
@@ -247,12 +245,22 @@ class S3Bucket:
         return True
 
     async def create(self) -> None:
-        params: dict[str, Any] = {"Bucket": self._name}
         region = self._ep.cfg.region
+        body = b""
         if region and region != "us-east-1":
-            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            body = (
+                f'<CreateBucketConfiguration xmlns="{S3_XMLNS}">'
+                f"<LocationConstraint>{region}</LocationConstraint>"
+                "</CreateBucketConfiguration>"
+            ).encode()
+        where = self._where()
+
+        async def put() -> None:
+            with translating(where):
+                await self._ep.clients.wire.send("PUT", where, bucket=self._name, body=body)
+
         try:
-            await self._ep._call(self._where(), "create_bucket", self._ep.retry_policy, **params)
+            await retrying(put, self._ep.retry_policy)
         except PermanentStoreError as exc:
             if exc.code == "BucketAlreadyOwnedByYou":
                 return

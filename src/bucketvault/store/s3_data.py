@@ -34,7 +34,7 @@ from bucketvault.store.s3_errors import Where, quote_key, translating
 MiB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 16 * MiB
 DEFAULT_PART_SIZE = 16 * MiB
-DEFAULT_STREAM_THRESHOLD = 8 * MiB
+DEFAULT_STREAM_THRESHOLD = 1 * MiB
 DEFAULT_SINGLE_PUT_LIMIT = 256 * MiB
 MAX_SINGLE_PUT = 5 * 1024 * MiB  # S3's limit for one PUT
 MAX_PARTS = 10_000

@@ -32,7 +32,8 @@ from botocore.credentials import Credentials
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.store.s3_errors import Where, from_response
 
-_XMLNS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
+_XMLNS = "{" + S3_XMLNS + "}"
 # botocore's S3 signer reads its payload-signing switch from a client config; bodies
 # here are protected by Content-MD5, so they are never hashed for the signature.
 _UNSIGNED_PAYLOAD = SimpleNamespace(s3={"payload_signing_enabled": False})
@@ -99,15 +100,36 @@ class S3Wire:
         return self._session
 
     def _signed_headers(
-        self, method: str, url: str, headers: Mapping[str, str], *, streaming: bool
+        self, method: str, url: str, headers: Mapping[str, str], data: bytes | None
     ) -> dict[str, str]:
         if self._signer is None:
             return dict(headers)
-        request = AWSRequest(method=method, url=url, headers=dict(headers))
-        if streaming:
+        request = AWSRequest(method=method, url=url, headers=dict(headers), data=data)
+        if data is None:
+            # nothing to hash: an empty body, or one that streams (protected by its
+            # Content-MD5 instead)
             request.context["client_config"] = _UNSIGNED_PAYLOAD
         self._signer.add_auth(request)
         return dict(request.headers.items())
+
+    def _request(
+        self,
+        method: str,
+        *,
+        bucket: str,
+        key: str | None,
+        query: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        body: AsyncIterable[bytes] | bytes | None,
+    ) -> Any:
+        url = self._base + quote_path(bucket, key)
+        if query:
+            url += "?" + canonical_query(query)
+        data = body if isinstance(body, bytes) else None
+        signed = self._signed_headers(method, url, headers or {}, data)
+        return self._open_session().request(
+            method, yarl.URL(url, encoded=True), headers=signed, data=body
+        )
 
     async def send(
         self,
@@ -118,26 +140,41 @@ class S3Wire:
         key: str | None = None,
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        body: AsyncIterable[bytes] | None = None,
+        body: AsyncIterable[bytes] | bytes | None = None,
     ) -> WireResponse:
         """Send one request and read the whole answer; an error answer raises the
         bucketvault error `s3_errors.from_response` gives for its code and status.
 
-        Callers run this inside `s3_errors.translating(where)`, which turns transport
-        failures into bucketvault errors too.
+        A `bytes` body is signed with its SHA-256; a streamed one is sent unsigned
+        (`UNSIGNED-PAYLOAD`), so it must carry a Content-MD5. Callers run this inside
+        `s3_errors.translating(where)`, which turns transport failures into bucketvault
+        errors too.
         """
-        url = self._base + quote_path(bucket, key)
-        if query:
-            url += "?" + canonical_query(query)
-        signed = self._signed_headers(method, url, headers or {}, streaming=body is not None)
-        session = self._open_session()
-        async with session.request(
-            method, yarl.URL(url, encoded=True), headers=signed, data=body
-        ) as response:
+        request = self._request(
+            method, bucket=bucket, key=key, query=query, headers=headers, body=body
+        )
+        async with request as response:
             payload = await response.read()
             if response.status >= 300:
                 raise from_response(error_code(payload), response.status, where)
             return WireResponse(response.status, response.headers, payload)
+
+    async def status(
+        self,
+        method: str,
+        *,
+        bucket: str,
+        key: str | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> WireResponse:
+        """Send one request and read only the status line and headers, whatever the
+        status (the body, which may be large, is dropped with its connection)."""
+        request = self._request(
+            method, bucket=bucket, key=key, query=query, headers=None, body=None
+        )
+        async with request as response:
+            response.close()
+            return WireResponse(response.status, response.headers, b"")
 
     async def close(self) -> None:
         if self._session is not None:
@@ -163,6 +200,15 @@ def ssl_setting(cfg: EndpointConfig) -> ssl.SSLContext | bool:
     if cfg.ca_bundle:
         return ssl.create_default_context(cafile=cfg.ca_bundle)
     return True
+
+
+def parse_tags(payload: bytes) -> dict[str, str]:
+    """The tags of a GetObjectTagging answer."""
+    root, ns = xml_children(payload)
+    return {
+        tag.findtext(f"{ns}Key") or "": tag.findtext(f"{ns}Value") or ""
+        for tag in root.iterfind(f"{ns}TagSet/{ns}Tag")
+    }
 
 
 def xml_children(payload: bytes) -> tuple[Any, str]:
