@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,9 +14,12 @@ META_SOURCE_ETAG = "bucketvault-source-etag"
 META_MD5 = "bucketvault-md5"
 
 
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
+
+
 def is_plain_md5(etag: str) -> bool:
     """An ETag that is the MD5 of the content (single-part upload without SSE-KMS)."""
-    return len(etag) == 32 and all(c in "0123456789abcdef" for c in etag)
+    return _MD5_HEX.fullmatch(etag) is not None
 
 
 def normalize_etag(etag: str | None) -> str:

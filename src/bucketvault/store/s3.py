@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +57,7 @@ from bucketvault.store.s3_data import (
     collect,
     counted,
     info_from_boto,
+    md5_digest,
     multipart_upload,
     obstore_attributes,
     wire_put_headers,
@@ -430,7 +430,7 @@ class S3Bucket:
             return WriteResult(etag=etag, size=size, expected_etag=expected)
         else:
             body = await collect(chunks, size, where)
-            digest = hashlib.md5(body).digest()
+            digest = md5_digest(body)
             if content_md5 is not None and digest.hex() != content_md5:
                 raise content_mismatch(f"{self.display}: {quote_key(key)}")
             content_md5 = digest.hex()

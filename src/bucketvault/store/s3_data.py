@@ -78,8 +78,22 @@ def part_size_for(size: int, part_size: int) -> int:
     return -(-needed // MiB) * MiB
 
 
+# hashlib releases the GIL while it hashes 2,048 bytes or more. For a small body that
+# costs far more than the hashing: obstore's I/O threads are waiting for the GIL, take it,
+# and the event loop waits to get it back (~90 us for 4 KiB, measured, against ~10 us
+# of hashing). Fed in slices below that size, a small body is hashed without letting go.
+_GIL_RELEASE_SIZE = 2048
+_HASH_IN_SLICES_BELOW = 64 * 1024
+
+
 def md5_digest(body: bytes) -> bytes:
-    return hashlib.md5(body).digest()
+    if len(body) >= _HASH_IN_SLICES_BELOW:
+        return hashlib.md5(body).digest()
+    hasher = hashlib.md5()
+    view = memoryview(body)
+    for start in range(0, len(body), _GIL_RELEASE_SIZE - 1):
+        hasher.update(view[start : start + _GIL_RELEASE_SIZE - 1])
+    return hasher.digest()
 
 
 def expected_multipart_etag(digests: list[bytes]) -> str:
@@ -144,8 +158,11 @@ def wire_put_headers(attributes: ObjectAttributes) -> dict[str, str] | None:
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 
 
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+
+
 def _header_safe(value: str) -> bool:
-    return value.isascii() and all(" " <= ch <= "~" for ch in value)
+    return _PRINTABLE_ASCII.fullmatch(value) is not None
 
 
 def attributes_from_boto(
