@@ -547,14 +547,14 @@ class S3Bucket:
 class _Body:
     """A request body that keeps the error it failed with."""
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes | memoryview]) -> None:
         self._chunks = chunks
         self.error: BaseException | None = None
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes | memoryview]:
         return self._read()
 
-    async def _read(self) -> AsyncIterator[bytes]:
+    async def _read(self) -> AsyncIterator[bytes | memoryview]:
         try:
             async for chunk in self._chunks:
                 yield chunk

@@ -120,7 +120,7 @@ class S3Wire:
         key: str | None,
         query: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
-        body: AsyncIterable[bytes] | bytes | None,
+        body: AsyncIterable[bytes | memoryview] | bytes | None,
     ) -> Any:
         url = self._base + quote_path(bucket, key)
         if query:
@@ -140,7 +140,7 @@ class S3Wire:
         key: str | None = None,
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        body: AsyncIterable[bytes] | bytes | None = None,
+        body: AsyncIterable[bytes | memoryview] | bytes | None = None,
     ) -> WireResponse:
         """Send one request and read the whole answer; an error answer raises the
         bucketvault error `s3_errors.from_response` gives for its code and status.
