@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ import pytest
 
 from bucketvault.loopback import LoopbackServer, free_port, loopback_server
 from tests.conftest import boto_client
-from tests.e2e.helpers import put, run_cli, snapshot
+from tests.e2e.helpers import run_cli, snapshot
 
 TOKEN = "api-token-for-tests"
-OBJECTS = 300
+# enough that a restore is still running when a pause sent after its first object lands
+OBJECTS = 1000
 
 
 @pytest.fixture
@@ -105,16 +107,20 @@ def test_backup_then_restore_paused_and_resumed_over_http(
 ) -> None:
     live, backup = stores
     creds = {"ACCESS_KEY_ID": backup.access_key, "SECRET_ACCESS_KEY": backup.secret_key}
-    boto_client(live).create_bucket(Bucket="photos")
-    for i in range(OBJECTS):
-        put(
-            live,
-            "photos",
-            f"img/{i:04d}.jpg",
-            os.urandom(2048),
+    seeder = boto_client(live)
+    seeder.create_bucket(Bucket="photos")
+
+    def seed_one(i: int) -> None:
+        seeder.put_object(
+            Bucket="photos",
+            Key=f"img/{i:04d}.jpg",
+            Body=os.urandom(2048),
             ContentType="image/jpeg",
             Metadata={"n": str(i)},
         )
+
+    with ThreadPoolExecutor(8) as pool:  # boto3 clients are thread-safe
+        list(pool.map(seed_one, range(OBJECTS)))
     original = snapshot(live, "photos", tags=False)
 
     assert httpx.get(api.base_url.join("/v1/plans")).status_code == 401
@@ -123,8 +129,10 @@ def test_backup_then_restore_paused_and_resumed_over_http(
     assert api.get("/v1/plans/backup").status_code == 200
 
     client = boto_client(live)
-    for item in original:
-        client.delete_object(Bucket="photos", Key=item)
+    keys = sorted(original)
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
+        client.delete_objects(Bucket="photos", Delete={"Objects": batch})
     client.delete_bucket(Bucket="photos")
 
     started = api.post("/v1/plans/restore/start", json={**creds, "S3_BUCKET": "minio-photos"})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,18 +99,24 @@ def run_with_kills(
     args: list[str],
     kills: int,
     total: int,
-    high: float,
     check: Callable[[], int],
     restart: Callable[[], None],
     seed: int = SEED,
 ) -> list[str]:
-    """Run `args` again and again, each run killed with SIGKILL after a random delay in
-    [1.5 s, `high`], until `kills` runs were killed while work remained; `check()` (the
-    objects visible, each verified) after each. Whenever the target is complete,
-    `restart()` empties it, so the next kills land in a fresh copy again. Bounded: at
-    most 4 x `kills` runs."""
+    """Run `args` again and again, each run killed with SIGKILL after a random delay,
+    until `kills` runs were killed while work remained; `check()` (the objects visible,
+    each verified) after each. The delays are drawn from 20-90% of the time one whole
+    run takes (measured first, on a fresh copy), so the kills land mid-work however fast
+    the machine or the code is. Whenever the target is complete, `restart()` empties it,
+    so the next kills land in a fresh copy again. Bounded: at most 4 x `kills` runs."""
+    started = time.monotonic()
+    calibration = finish(spawn(*args), timeout=300)
+    whole = time.monotonic() - started
+    assert calibration.code == 0, f"a run failed: {calibration.stderr[-2000:]}"
+    assert check() == total
+    restart()
     rng = random.Random(seed)
-    notes: list[str] = []
+    notes: list[str] = [f"[one whole run: {whole:.2f}s]"]
     killed = 0
     visible = check()
     for _ in range(4 * kills):
@@ -118,7 +125,7 @@ def run_with_kills(
         if visible >= total:
             restart()
             notes.append("[fresh copy]")
-        delay = round(rng.uniform(1.5, high), 2)
+        delay = round(rng.uniform(0.2 * whole, 0.9 * whole), 2)
         done = finish(spawn(*args), timeout=delay)  # SIGKILLed at the deadline
         visible = check()
         if done.code == -9:
@@ -173,7 +180,6 @@ def restore_case(
         args,
         points,
         len(objs),
-        2.5 + small / 300,
         lambda: check_s3_target(live, "data", md5s),
         lambda: empty_bucket(live, "data"),
     )
@@ -223,7 +229,6 @@ def mirror_case(
         args,
         points,
         len(objs),
-        2.5 + small / 300,
         check,
         lambda: shutil.rmtree(target, ignore_errors=True),
         seed=SEED + 1,

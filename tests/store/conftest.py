@@ -22,6 +22,17 @@ from tests.conftest import new_bucket_name
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.02, max_delay=0.2)
 
+# every attribute an object carries, with values that test quoting and encoding
+ATTRIBUTES = ObjectAttributes(
+    content_type="text/x-bucketvault; charset=utf-8",
+    content_encoding="gzip",
+    content_disposition='attachment; filename="a b.txt"',
+    content_language="de-CH",
+    cache_control="max-age=60, private",
+    metadata={"owner": "alice", "bucketvault-md5": "0" * 32},
+    tags={"team": "storage ops", "tier": "gold+1"},
+)
+
 
 @dataclass
 class StoreUnderTest:

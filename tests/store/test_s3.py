@@ -30,19 +30,9 @@ from bucketvault.store import (
 from bucketvault.store.s3_data import part_size_for
 from bucketvault.store.s3_listing import list_objects
 from tests.conftest import boto_client, new_bucket_name
-from tests.store.conftest import FAST_RETRY, chunks_of, list_keys, put, read_all
+from tests.store.conftest import ATTRIBUTES, FAST_RETRY, chunks_of, list_keys, put, read_all
 
 MiB = 1024 * 1024
-
-ATTRIBUTES = ObjectAttributes(
-    content_type="text/x-bucketvault; charset=utf-8",
-    content_encoding="gzip",
-    content_disposition='attachment; filename="a b.txt"',
-    content_language="de-CH",
-    cache_control="max-age=60, private",
-    metadata={"owner": "alice", "bucketvault-md5": "0" * 32},
-    tags={"team": "storage ops", "tier": "gold+1"},
-)
 
 
 @pytest.mark.parametrize("key", ["attrs/fast.txt", "attrs/\tfaithful"], ids=["obstore", "botocore"])

@@ -18,19 +18,9 @@ from bucketvault.errors import IntegrityError
 from bucketvault.loopback import LoopbackServer
 from bucketvault.store import Bucket, ObjectAttributes, S3Endpoint
 from tests.conftest import new_bucket_name
-from tests.store.conftest import FAST_RETRY, chunks_of, list_keys, read_all
+from tests.store.conftest import ATTRIBUTES, FAST_RETRY, chunks_of, list_keys, read_all
 
 MiB = 1024 * 1024
-
-ATTRIBUTES = ObjectAttributes(
-    content_type="application/x-bucketvault",
-    content_encoding="identity",
-    content_disposition='attachment; filename="a b.bin"',
-    content_language="fr",
-    cache_control="no-cache",
-    metadata={"owner": "bob", "bucketvault-md5": "1" * 32},
-    tags={"team": "storage ops", "k=v": "a+b:c/d@e"},
-)
 
 
 @pytest_asyncio.fixture(loop_scope="function")
