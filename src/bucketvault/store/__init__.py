@@ -1,12 +1,13 @@
 """store: object-store access behind one small interface (`base.Endpoint`, `base.Bucket`).
 
-This package owns everything that talks to a store: the S3 clients (aiobotocore for the
-control plane, listing and any key; obstore as the fast data plane for keys it carries
-exactly), the local-directory store (`file://`), the translation of client-library
-errors into `bucketvault.errors` (`s3_errors.py`, `local.py`), and the one retry loop
-with backoff (`retry.py`). Keys are opaque strings: a store returns exactly the key it
-was given or refuses it with `UnrepresentableKeyError`; listings come in UTF-8 byte
-order (`keys.sort_key`).
+This package owns everything that talks to a store: the S3 clients (`s3_wire`: signed
+aiohttp requests for bucket checks, listings, tags and streamed PUTs; obstore: the fast
+data plane for small objects whose keys it carries exactly; aiobotocore: the rest of the
+control plane, multipart uploads and every other key), the local-directory store
+(`file://`), the translation of client-library errors into `bucketvault.errors`
+(`s3_errors.py`, `local.py`), and the one retry loop with backoff (`retry.py`). Keys are
+opaque strings: a store returns exactly the key it was given or refuses it with
+`UnrepresentableKeyError`; listings come in UTF-8 byte order (`keys.sort_key`).
 
 The S3 store retries each request that can be replayed; callers retry only whole
 operations it cannot (a write whose source stream failed).
@@ -24,12 +25,13 @@ from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
 from bucketvault.store.retry import DEFAULT_POLICY, RetryPolicy, retrying
 
 if TYPE_CHECKING:
-    from bucketvault.store.s3 import S3Bucket, S3Endpoint
+    from bucketvault.store.s3 import S3Endpoint
+    from bucketvault.store.s3_bucket import S3Bucket
     from bucketvault.store.s3_client import obstore_safe
 
 # The S3 clients (aiobotocore, aiohttp) take most of a second to import: they load on
 # first use, so commands and modules that only need the records stay quick.
-_LAZY = {"S3Bucket": "s3", "S3Endpoint": "s3", "obstore_safe": "s3_client"}
+_LAZY = {"S3Bucket": "s3_bucket", "S3Endpoint": "s3", "obstore_safe": "s3_client"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,425 @@
+"""One bucket of an S3 endpoint: listing, reading and writing objects, keys exactly as given.
+
+Requests that can be replayed (listing pages, GETs before the first byte, buffered
+PUTs, each multipart part) are retried through `retry.py`; a write whose source stream
+broke cannot be, and its caller decides.
+
+Which client carries an object (see `s3_client.py`):
+- reads: obstore for keys `obstore_safe` accepts, aiobotocore for every other key;
+- writes of known MD5 from `stream_threshold` to `single_put_limit` bytes: one streamed
+  PUT through `s3_wire` whose Content-MD5 the server checks;
+- other writes below `multipart_threshold`: buffered and hashed here, then obstore (safe
+  keys) or aiobotocore; larger ones: an aiobotocore multipart upload.
+Whatever the path, a write that names `content_md5` stores nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import obstore
+
+from bucketvault.errors import (
+    BucketvaultError,
+    ConflictError,
+    NoSuchBucketError,
+    PermanentStoreError,
+    StoreError,
+    UnrepresentableKeyError,
+    content_mismatch,
+)
+from bucketvault.store.model import (
+    ObjectAttributes,
+    ObjectInfo,
+    WriteResult,
+    is_plain_md5,
+    normalize_etag,
+)
+from bucketvault.store.retry import retrying
+from bucketvault.store.s3_client import obstore_safe
+from bucketvault.store.s3_data import (
+    READ_CHUNK,
+    S3Reader,
+    attributes_from_boto,
+    attributes_from_obstore,
+    boto_headers,
+    collect,
+    counted,
+    info_from_boto,
+    md5_digest,
+    multipart_upload,
+    obstore_attributes,
+    wire_put_headers,
+)
+from bucketvault.store.s3_errors import Where, quote_key, translating
+from bucketvault.store.s3_listing import list_objects
+from bucketvault.store.s3_wire import S3_XMLNS
+
+if TYPE_CHECKING:
+    from bucketvault.store.s3 import S3Endpoint
+
+MAX_KEY_BYTES = 1024
+
+
+class S3Bucket:
+    """One bucket of an `S3Endpoint`, optionally narrowed to a key prefix."""
+
+    def __init__(self, endpoint: S3Endpoint, name: str, prefix: str = "") -> None:
+        self._ep = endpoint
+        self._name = name
+        self._prefix = prefix
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def display(self) -> str:
+        return f"{self._ep.display}/{self._name}/{self._prefix}"
+
+    def _where(self, key: str | None = None) -> Where:
+        return self._ep.where(self._name, None if key is None else self._prefix + key)
+
+    async def exists(self) -> bool:
+        where = self._where()
+
+        async def head() -> None:
+            with translating(where):
+                await self._ep.clients.wire.send("HEAD", where, bucket=self._name)
+
+        try:
+            await retrying(head, self._ep.retry_policy)
+        except NoSuchBucketError:
+            return False
+        return True
+
+    async def create(self) -> None:
+        region = self._ep.cfg.region
+        body = b""
+        if region and region != "us-east-1":
+            body = (
+                f'<CreateBucketConfiguration xmlns="{S3_XMLNS}">'
+                f"<LocationConstraint>{region}</LocationConstraint>"
+                "</CreateBucketConfiguration>"
+            ).encode()
+        where = self._where()
+
+        async def put() -> None:
+            with translating(where):
+                await self._ep.clients.wire.send("PUT", where, bucket=self._name, body=body)
+
+        try:
+            await retrying(put, self._ep.retry_policy)
+        except PermanentStoreError as exc:
+            if exc.code == "BucketAlreadyOwnedByYou":
+                return
+            if exc.code == "BucketAlreadyExists" and await self.exists():
+                return
+            if exc.code == "BucketAlreadyExists":
+                raise ConflictError(
+                    f"bucket {self._name!r} at {self._ep.url} belongs to someone else: "
+                    "choose another name"
+                ) from exc
+            raise
+
+    def unrepresentable(self, key: str) -> str | None:
+        full = self._prefix + key
+        if not full:
+            return "an S3 key cannot be empty"
+        try:
+            length = len(full.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "the key is not valid unicode (it holds a lone surrogate)"
+        if length > MAX_KEY_BYTES:
+            return f"the key is {length} bytes of UTF-8; S3 keys hold at most {MAX_KEY_BYTES}"
+        return None
+
+    def _full(self, key: str) -> str:
+        reason = self.unrepresentable(key)
+        if reason is not None:
+            raise UnrepresentableKeyError(f"{self.display} cannot hold {quote_key(key)}: {reason}")
+        return self._prefix + key
+
+    async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
+        async for info in list_objects(
+            self._ep.clients.wire,
+            where=self._where(),
+            prefix=self._prefix,
+            start_after=start_after,
+            policy=self._ep.retry_policy,
+        ):
+            yield info
+
+    async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
+        full = self._full(key)
+        where = self._where(key)
+        response = await self._ep._call(
+            where, "head_object", self._ep.retry_policy, Bucket=self._name, Key=full
+        )
+        tags = await self._ep.tags(where, full, tag_count=None, known_count=False)
+        return info_from_boto(key, response), attributes_from_boto(response, tags)
+
+    @contextlib.asynccontextmanager
+    async def open(self, key: str) -> AsyncIterator[S3Reader]:
+        full = self._full(key)
+        if self._ep.fast_path and obstore_safe(full):
+            yield await self._open_fast(key, full)
+            return
+        where = self._where(key)
+        response = await self._ep._call(
+            where, "get_object", self._ep.retry_policy, Bucket=self._name, Key=full
+        )
+        body = response["Body"]
+        try:
+            tags = await self._ep.tags(
+                where,
+                full,
+                tag_count=response.get("TagCount"),
+                known_count=True,
+            )
+
+            async def stream() -> AsyncIterator[bytes]:
+                while True:
+                    with translating(where):
+                        chunk = await body.read(READ_CHUNK)
+                    if not chunk:
+                        return
+                    yield chunk
+
+            yield S3Reader(
+                info=info_from_boto(key, response),
+                attributes=attributes_from_boto(response, tags),
+                stream=stream,
+            )
+        finally:
+            body.close()
+
+    async def _open_fast(self, key: str, full: str) -> S3Reader:
+        where = self._where(key)
+        store = self._ep.clients.store(self._name)
+
+        async def get() -> Any:
+            with translating(where):
+                return await obstore.get_async(store, full)
+
+        if self._ep.tagging is False:
+            # the server cannot tell tags (known from an earlier probe): no request to
+            # overlap with the GET, so no task to pay for either
+            result = await retrying(get, self._ep.retry_policy)
+            tags = None
+        else:
+            tags_task = asyncio.create_task(
+                self._ep.tags(where, full, tag_count=None, known_count=False)
+            )
+            try:
+                result = await retrying(get, self._ep.retry_policy)
+            except BaseException:
+                tags_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await tags_task
+                raise
+            tags = await tags_task
+        meta = result.meta
+        size = int(meta["size"])
+
+        async def stream() -> AsyncIterator[bytes]:
+            with translating(where):
+                if size <= READ_CHUNK:
+                    # one hand-off from obstore's threads instead of one per chunk plus
+                    # one for the end: most of the cost of a small object
+                    yield bytes(await result.bytes_async())
+                    return
+                async for buf in result.stream(min_chunk_size=READ_CHUNK):
+                    yield bytes(buf)
+
+        modified = meta.get("last_modified")
+        return S3Reader(
+            info=ObjectInfo(
+                key=key,
+                size=size,
+                etag=normalize_etag(meta.get("e_tag")),
+                last_modified=modified if modified else datetime.fromtimestamp(0, UTC),
+                version_id=_version(meta.get("version")),
+            ),
+            attributes=attributes_from_obstore(result.attributes, tags),
+            stream=stream,
+        )
+
+    async def write(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        size: int,
+        attributes: ObjectAttributes,
+        content_md5: str | None = None,
+    ) -> WriteResult:
+        full = self._full(key)
+        where = self._where(key)
+        ep = self._ep
+        headers = wire_put_headers(attributes) if content_md5 is not None else None
+        if headers is not None and ep.stream_threshold <= size <= ep.single_put_limit:
+            assert content_md5 is not None
+            etag = await self._put_streamed(where, full, chunks, size, content_md5, headers)
+        elif size >= ep.multipart_threshold:
+            client = await ep.clients.client()
+            etag, expected = await multipart_upload(
+                client,
+                where=where,
+                full_key=full,
+                chunks=chunks,
+                size=size,
+                part_size=ep.part_size,
+                attributes=attributes,
+                policy=ep.retry_policy,
+                content_md5=content_md5,
+            )
+            if not obstore_safe(full):
+                await self._confirm_stored(key, full)
+            return WriteResult(etag=etag, size=size, expected_etag=expected)
+        else:
+            body = await collect(chunks, size, where)
+            digest = md5_digest(body)
+            if content_md5 is not None and digest.hex() != content_md5:
+                raise content_mismatch(f"{self.display}: {quote_key(key)}")
+            content_md5 = digest.hex()
+            fast_attributes = obstore_attributes(attributes) if ep.fast_path else None
+            if fast_attributes is not None and obstore_safe(full):
+                etag = await self._put_fast(where, full, body, fast_attributes, attributes.tags)
+            else:
+                response = await ep._call(
+                    where,
+                    "put_object",
+                    ep.retry_policy,
+                    Bucket=self._name,
+                    Key=full,
+                    Body=body,
+                    ContentMD5=base64.b64encode(digest).decode(),
+                    **boto_headers(attributes),
+                )
+                etag = normalize_etag(response.get("ETag"))
+        if not obstore_safe(full):
+            await self._confirm_stored(key, full)
+        return WriteResult(etag=etag, size=size, expected_etag=content_md5)
+
+    async def _put_streamed(
+        self,
+        where: Where,
+        full: str,
+        chunks: AsyncIterable[bytes],
+        size: int,
+        content_md5: str,
+        headers: dict[str, str],
+    ) -> str:
+        """One PUT whose body streams straight from `chunks`: memory stays at a chunk or
+        two whatever the size, and the server refuses bytes that do not match
+        `content_md5` (Content-MD5), so nothing unverified is stored under `full`.
+        Not retried here: the stream cannot be replayed (the caller retries the object)."""
+        headers["Content-Length"] = str(size)
+        headers["Content-MD5"] = base64.b64encode(bytes.fromhex(content_md5)).decode()
+        body = _Body(counted(chunks, size, where))
+        try:
+            with translating(where):
+                response = await self._ep.clients.wire.send(
+                    "PUT", where, bucket=self._name, key=full, headers=headers, body=body
+                )
+        except BucketvaultError as exc:
+            # aiohttp reports a body that failed as a broken connection: the body's own
+            # error (a corrupt or short source) is the one that says what happened
+            if body.error is not None:
+                raise body.error from None
+            if isinstance(exc, StoreError) and exc.code in ("BadDigest", "InvalidDigest"):
+                raise content_mismatch(f"{self.display}: {quote_key(full)}") from exc
+            raise
+        etag = normalize_etag(response.headers.get("ETag"))
+        if is_plain_md5(etag) and etag != content_md5:
+            # a server that does not check Content-MD5 stored other bytes: take them away
+            with contextlib.suppress(BucketvaultError):
+                await self.delete(full[len(self._prefix) :])
+            raise content_mismatch(f"{self.display}: {quote_key(full)}")
+        return etag
+
+    async def _confirm_stored(self, key: str, full: str) -> None:
+        """Some servers store an unusual key under another name (rclone turns `a/` into
+        `a`, and answers HEAD `a/` with `a`); for keys with path oddities, check that a
+        listing shows the exact key after the write."""
+        listed = [
+            info.key
+            async for info in list_objects(
+                self._ep.clients.wire,
+                where=self._where(key),
+                prefix=full,
+                start_after=None,
+                policy=self._ep.retry_policy,
+                page_size=1,
+                pages=1,
+            )
+        ]
+        if listed[:1] != [""]:
+            raise UnrepresentableKeyError(
+                f"{self._ep.url} accepted {quote_key(key)} in bucket {self._name!r} but stored "
+                "it under another name: this server cannot hold that key",
+                code="KeyChanged",
+            )
+
+    async def _put_fast(
+        self,
+        where: Where,
+        full: str,
+        body: bytes,
+        attributes: dict[str, str],
+        tags: Mapping[str, str] | None,
+    ) -> str:
+        store = self._ep.clients.store(self._name)
+
+        async def put() -> Any:
+            with translating(where):
+                return await obstore.put_async(
+                    store,
+                    full,
+                    body,
+                    attributes=attributes or None,
+                    tags=dict(tags) if tags else None,
+                    use_multipart=False,
+                )
+
+        result = await retrying(put, self._ep.retry_policy)
+        return normalize_etag(result.get("e_tag"))
+
+    async def delete(self, key: str) -> None:
+        full = self._full(key)
+        await self._ep._call(
+            self._where(key), "delete_object", self._ep.retry_policy, Bucket=self._name, Key=full
+        )
+
+
+class _Body:
+    """A request body that keeps the error it failed with."""
+
+    def __init__(self, chunks: AsyncIterator[bytes | memoryview]) -> None:
+        self._chunks = chunks
+        self.error: BaseException | None = None
+
+    def __aiter__(self) -> AsyncIterator[bytes | memoryview]:
+        return self._read()
+
+    async def _read(self) -> AsyncIterator[bytes | memoryview]:
+        try:
+            async for chunk in self._chunks:
+                yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
+
+
+def _version(value: object) -> str | None:
+    return value if isinstance(value, str) and value not in ("", "null") else None
