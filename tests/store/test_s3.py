@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -234,3 +235,23 @@ def test_display_never_shows_credentials(s3: LoopbackServer) -> None:
     assert endpoint.display == s3.url
     assert endpoint.bucket("b", "p/").display == f"{s3.url}/b/p/"
     assert s3.secret_key not in repr(endpoint.cfg)
+
+
+async def test_listing_stopped_early_leaves_no_page_in_flight(
+    s3_endpoint: S3Endpoint, s3_bucket: Bucket
+) -> None:
+    for key in ORDER_KEYS:
+        await put(s3_bucket, key, b"x")
+    listing = list_objects(
+        s3_endpoint.clients.wire,
+        where=s3_endpoint.where(s3_bucket.name),
+        prefix="",
+        start_after=None,
+        policy=FAST_RETRY,
+        page_size=2,
+    )
+    first = await anext(listing)  # page 2 is being fetched ahead by now
+    await listing.aclose()
+    assert first.key == sorted(ORDER_KEYS, key=lambda k: k.encode())[0]
+    for task in asyncio.all_tasks():
+        assert "list_objects" not in repr(task.get_coro()) or task.done() or task.cancelling()

@@ -9,9 +9,11 @@ pages are refused rather than silently passed on to a merge.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import unquote_plus
 
 from bucketvault.errors import PermanentStoreError
@@ -48,43 +50,65 @@ async def list_objects(
     if start_after is not None:
         params["start-after"] = prefix + start_after
     last: bytes | None = None
-    token: str | None = None
-    while True:
+
+    async def fetch(token: str | None) -> tuple[Any, str]:
         query = dict(params)
         if token is not None:
             query["continuation-token"] = token
 
-        async def page(query: dict[str, str] = query) -> bytes:
+        async def page() -> bytes:
             with translating(where):
                 return (await wire.send("GET", where, bucket=bucket, query=query)).body
 
-        root, ns = xml_children(await retrying(page, policy))
-        for entry in root.iterfind(f"{ns}Contents"):
-            key = decode_key(entry.findtext(f"{ns}Key") or "")
-            if not key.startswith(prefix):
-                raise PermanentStoreError(
-                    f"{where.endpoint} listed {quote_key(key)} outside prefix {prefix!r} "
-                    f"of bucket {bucket!r}: the server ignores prefixes"
+        return xml_children(await retrying(page, policy))
+
+    pending: asyncio.Task[tuple[Any, str]] | None = None
+    try:
+        root, ns = await fetch(None)
+        while True:
+            token = root.findtext(f"{ns}NextContinuationToken")
+            if pages is not None:
+                pages -= 1
+            more = root.findtext(f"{ns}IsTruncated") == "true" and token and pages != 0
+            # The next page is asked for before this one is handed on: the server works
+            # on it while the caller (a merge with the other side's listing) consumes
+            # this one, instead of every page's round trip adding to the run.
+            pending = asyncio.create_task(fetch(token)) if more else None
+            for entry in root.iterfind(f"{ns}Contents"):
+                key = decode_key(entry.findtext(f"{ns}Key") or "")
+                if not key.startswith(prefix):
+                    raise PermanentStoreError(
+                        f"{where.endpoint} listed {quote_key(key)} outside prefix {prefix!r} "
+                        f"of bucket {bucket!r}: the server ignores prefixes"
+                    )
+                order = sort_key(key)
+                if last is not None and order <= last:
+                    raise PermanentStoreError(
+                        f"{where.endpoint} listed bucket {bucket!r} out of order at "
+                        f"{quote_key(key)}: the server does not sort keys by UTF-8 bytes"
+                    )
+                last = order
+                modified = entry.findtext(f"{ns}LastModified")
+                yield ObjectInfo(
+                    key=key[len(prefix) :],
+                    size=int(entry.findtext(f"{ns}Size") or 0),
+                    etag=normalize_etag(entry.findtext(f"{ns}ETag")),
+                    last_modified=(parse_timestamp(modified) if modified else None) or _EPOCH,
                 )
-            order = sort_key(key)
-            if last is not None and order <= last:
-                raise PermanentStoreError(
-                    f"{where.endpoint} listed bucket {bucket!r} out of order at "
-                    f"{quote_key(key)}: the server does not sort keys by UTF-8 bytes"
-                )
-            last = order
-            modified = entry.findtext(f"{ns}LastModified")
-            yield ObjectInfo(
-                key=key[len(prefix) :],
-                size=int(entry.findtext(f"{ns}Size") or 0),
-                etag=normalize_etag(entry.findtext(f"{ns}ETag")),
-                last_modified=(parse_timestamp(modified) if modified else None) or _EPOCH,
-            )
-        token = root.findtext(f"{ns}NextContinuationToken")
-        if pages is not None:
-            pages -= 1
-        if root.findtext(f"{ns}IsTruncated") != "true" or not token or pages == 0:
-            return
+            if pending is None:
+                return
+            root, ns = await pending
+            pending = None
+    finally:
+        if pending is not None:  # the caller stopped early, or this page failed
+            pending.cancel()
+            pending.add_done_callback(_forget)
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    """Retrieve an abandoned prefetch's outcome, so nothing reports it as unhandled."""
+    if not task.cancelled():
+        task.exception()
 
 
 _EPOCH = datetime.fromtimestamp(0, UTC)
