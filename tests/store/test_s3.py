@@ -23,6 +23,7 @@ from bucketvault.loopback import LoopbackServer, free_port
 from bucketvault.store import (
     Bucket,
     ObjectAttributes,
+    ObjectInfo,
     RetryPolicy,
     S3Endpoint,
     obstore_safe,
@@ -131,20 +132,21 @@ async def test_listing_is_in_utf8_byte_order(s3_bucket: Bucket) -> None:
     assert await list_keys(s3_bucket, start_after="a.b") == expected[4:]
 
 
+def in_pages_of_two(endpoint: S3Endpoint, bucket: Bucket) -> AsyncIterator[ObjectInfo]:
+    return list_objects(
+        endpoint.clients.wire,
+        where=endpoint.where(bucket.name),
+        prefix="",
+        start_after=None,
+        policy=FAST_RETRY,
+        page_size=2,
+    )
+
+
 async def test_listing_pages_and_prefix(s3_endpoint: S3Endpoint, s3_bucket: Bucket) -> None:
     for key in ORDER_KEYS:
         await put(s3_bucket, key, b"x")
-    paged = [
-        info.key
-        async for info in list_objects(
-            s3_endpoint.clients.wire,
-            where=s3_endpoint.where(s3_bucket.name),
-            prefix="",
-            start_after=None,
-            policy=FAST_RETRY,
-            page_size=2,
-        )
-    ]
+    paged = [info.key async for info in in_pages_of_two(s3_endpoint, s3_bucket)]
     assert paged == sorted(ORDER_KEYS, key=lambda k: k.encode())
     narrowed = s3_endpoint.bucket(s3_bucket.name, "a")
     assert await list_keys(narrowed) == [" b", "-b", ".b", "/b", "0", "a/b/c", "b", "~"]
@@ -242,14 +244,7 @@ async def test_listing_stopped_early_leaves_no_page_in_flight(
 ) -> None:
     for key in ORDER_KEYS:
         await put(s3_bucket, key, b"x")
-    listing = list_objects(
-        s3_endpoint.clients.wire,
-        where=s3_endpoint.where(s3_bucket.name),
-        prefix="",
-        start_after=None,
-        policy=FAST_RETRY,
-        page_size=2,
-    )
+    listing = in_pages_of_two(s3_endpoint, s3_bucket)
     first = await anext(listing)  # page 2 is being fetched ahead by now
     await listing.aclose()
     assert first.key == sorted(ORDER_KEYS, key=lambda k: k.encode())[0]
