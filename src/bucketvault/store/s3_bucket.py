@@ -54,6 +54,7 @@ from bucketvault.store.s3_data import (
     md5_digest,
     multipart_upload,
     obstore_attributes,
+    version_or_none,
     wire_put_headers,
 )
 from bucketvault.store.s3_errors import Where, quote_key, translating
@@ -248,7 +249,7 @@ class S3Bucket:
                 size=size,
                 etag=normalize_etag(meta.get("e_tag")),
                 last_modified=modified if modified else datetime.fromtimestamp(0, UTC),
-                version_id=_version(meta.get("version")),
+                version_id=version_or_none(meta.get("version")),
             ),
             attributes=attributes_from_obstore(result.attributes, tags),
             stream=stream,
@@ -266,10 +267,12 @@ class S3Bucket:
         full = self._full(key)
         where = self._where(key)
         ep = self._ep
-        headers = wire_put_headers(attributes) if content_md5 is not None else None
-        if headers is not None and ep.stream_threshold <= size <= ep.single_put_limit:
-            assert content_md5 is not None
-            etag = await self._put_streamed(where, full, chunks, size, content_md5, headers)
+        streamable = content_md5 is not None and (
+            ep.stream_threshold <= size <= ep.single_put_limit
+        )
+        headers = wire_put_headers(attributes) if streamable else None
+        if content_md5 is not None and headers is not None:
+            etag = await self._put_streamed(key, full, chunks, size, content_md5, headers)
         elif size >= ep.multipart_threshold:
             client = await ep.clients.client()
             etag, expected = await multipart_upload(
@@ -313,7 +316,7 @@ class S3Bucket:
 
     async def _put_streamed(
         self,
-        where: Where,
+        key: str,
         full: str,
         chunks: AsyncIterable[bytes],
         size: int,
@@ -324,6 +327,7 @@ class S3Bucket:
         two whatever the size, and the server refuses bytes that do not match
         `content_md5` (Content-MD5), so nothing unverified is stored under `full`.
         Not retried here: the stream cannot be replayed (the caller retries the object)."""
+        where = self._where(key)
         headers["Content-Length"] = str(size)
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(content_md5)).decode()
         body = _Body(counted(chunks, size, where))
@@ -338,14 +342,14 @@ class S3Bucket:
             if body.error is not None:
                 raise body.error from None
             if isinstance(exc, StoreError) and exc.code in ("BadDigest", "InvalidDigest"):
-                raise content_mismatch(f"{self.display}: {quote_key(full)}") from exc
+                raise content_mismatch(f"{self.display}: {quote_key(key)}") from exc
             raise
         etag = normalize_etag(response.headers.get("ETag"))
         if is_plain_md5(etag) and etag != content_md5:
             # a server that does not check Content-MD5 stored other bytes: take them away
             with contextlib.suppress(BucketvaultError):
-                await self.delete(full[len(self._prefix) :])
-            raise content_mismatch(f"{self.display}: {quote_key(full)}")
+                await self.delete(key)
+            raise content_mismatch(f"{self.display}: {quote_key(key)}")
         return etag
 
     async def _confirm_stored(self, key: str, full: str) -> None:
@@ -419,7 +423,3 @@ class _Body:
         except Exception as exc:
             self.error = exc
             raise
-
-
-def _version(value: object) -> str | None:
-    return value if isinstance(value, str) and value not in ("", "null") else None

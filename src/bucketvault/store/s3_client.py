@@ -1,9 +1,9 @@
 """The three S3 clients behind one endpoint, each built on first use, closed together.
 
-- `S3Wire` (aiohttp + botocore's signer): bucket checks, listings and streamed single
-  PUTs, the requests every mirror run makes (see `s3_wire.py`).
-- aiobotocore: the faithful client for the control plane, tags, multipart uploads and
-  every key obstore cannot represent exactly. It is imported only when first needed:
+- `S3Wire` (aiohttp + botocore's signer): bucket checks and creation, listings, tags
+  and streamed single PUTs, the requests every mirror run makes (see `s3_wire.py`).
+- aiobotocore: the faithful client for the rest of the control plane, HEADs, multipart
+  uploads and every key obstore cannot represent exactly. It is imported only when first needed:
   a no-op mirror run never pays for it.
 - obstore: the fast data plane for small objects, one `S3Store` per bucket, used only
   for keys where `obstore_safe(key)` holds.
@@ -17,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import ssl
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from botocore.auth import S3SigV4Auth
+from botocore.credentials import Credentials
 from obstore.store import S3Store
 
 from bucketvault.config.endpoint import EndpointConfig
@@ -76,12 +79,28 @@ class S3Clients:
         self._stores: dict[str, S3Store] = {}
         self._closed = False
         self.wire = S3Wire(
-            cfg,
             self.url,
+            signer=self._wire_signer(),
+            tls=self._ssl_setting(),
             connections=MAX_POOL_CONNECTIONS,
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
         )
+
+    def _wire_signer(self) -> S3SigV4Auth | None:
+        cfg = self.cfg
+        if cfg.access_key_id is None:
+            return None
+        secret = cfg.secret_access_key
+        credentials = Credentials(cfg.access_key_id, secret.reveal() if secret else "")
+        return S3SigV4Auth(credentials, "s3", cfg.region)
+
+    def _ssl_setting(self) -> ssl.SSLContext | bool:
+        if self.cfg.insecure:
+            return False
+        if self.cfg.ca_bundle:
+            return ssl.create_default_context(cafile=self.cfg.ca_bundle)
+        return True
 
     async def client(self) -> Any:
         """The endpoint's aiobotocore S3 client (created on first use)."""

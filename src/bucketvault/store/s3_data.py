@@ -118,18 +118,29 @@ def boto_headers(attributes: ObjectAttributes) -> dict[str, Any]:
     return params
 
 
-def obstore_attributes(attributes: ObjectAttributes) -> dict[str, str] | None:
-    """obstore's attribute dict, or None when obstore could not send these attributes
-    exactly (a metadata name that collides with a header, a non-ASCII value)."""
-    result: dict[str, str] = {}
+def _content_headers(attributes: ObjectAttributes) -> dict[str, str] | None:
+    """The five content headers of `attributes` by their HTTP names, or None when plain
+    header values could not carry one exactly (non-ASCII, surrounding spaces)."""
+    headers: dict[str, str] = {}
     for field, name in _OBSTORE_NAMES.items():
         value = getattr(attributes, field)
         if value is not None:
-            if not _header_safe(value):
+            if not _header_value_exact(value):
                 return None
-            result[name] = value
+            headers[name] = value
+    return headers
+
+
+def obstore_attributes(attributes: ObjectAttributes) -> dict[str, str] | None:
+    """obstore's attribute dict, or None when obstore could not send these attributes
+    exactly (a metadata name that collides with a header, a non-ASCII value)."""
+    result = _content_headers(attributes)
+    if result is None:
+        return None
     for name, value in attributes.metadata.items():
-        if name.lower() in _RESERVED_META or not _header_safe(name) or not _header_safe(value):
+        if name.lower() in _RESERVED_META or not _TOKEN.fullmatch(name):
+            return None
+        if not _header_value_exact(value):
             return None
         result[name] = value
     return result
@@ -139,15 +150,11 @@ def wire_put_headers(attributes: ObjectAttributes) -> dict[str, str] | None:
     """PUT headers for `attributes`, or None when plain HTTP headers could not carry
     them exactly (a non-ASCII value, surrounding spaces, a metadata name that is not an
     HTTP token): those objects go through aiobotocore."""
-    headers: dict[str, str] = {}
-    for field, name in _OBSTORE_NAMES.items():
-        value = getattr(attributes, field)
-        if value is not None:
-            if not _header_safe(value) or value != value.strip():
-                return None
-            headers[name] = value
+    headers = _content_headers(attributes)
+    if headers is None:
+        return None
     for name, value in attributes.metadata.items():
-        if not _TOKEN.fullmatch(name) or not _header_safe(value) or value != value.strip():
+        if not _TOKEN.fullmatch(name) or not _header_value_exact(value):
             return None
         headers[f"x-amz-meta-{name}"] = value
     if attributes.tags:
@@ -156,13 +163,12 @@ def wire_put_headers(attributes: ObjectAttributes) -> dict[str, str] | None:
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+# printable ASCII with nothing at either end that HTTP would strip
+_HEADER_VALUE = re.compile(r"(?:[!-~](?:[ -~]*[!-~])?)?")
 
 
-_PRINTABLE_ASCII = re.compile(r"[ -~]*")
-
-
-def _header_safe(value: str) -> bool:
-    return _PRINTABLE_ASCII.fullmatch(value) is not None
+def _header_value_exact(value: str) -> bool:
+    return _HEADER_VALUE.fullmatch(value) is not None
 
 
 def attributes_from_boto(
@@ -198,11 +204,12 @@ def info_from_boto(key: str, response: Mapping[str, Any]) -> ObjectInfo:
         size=int(response.get("ContentLength", 0)),
         etag=normalize_etag(response.get("ETag")),
         last_modified=modified,
-        version_id=_version(response.get("VersionId")),
+        version_id=version_or_none(response.get("VersionId")),
     )
 
 
-def _version(value: object) -> str | None:
+def version_or_none(value: object) -> str | None:
+    """A version ID, or None for an unversioned object (absent, empty or "null")."""
     return value if isinstance(value, str) and value not in ("", "null") else None
 
 

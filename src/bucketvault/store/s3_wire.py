@@ -3,10 +3,10 @@
 A no-op mirror run is nothing but two bucket checks and two listings, and a large copy
 is mostly bytes in flight. aiobotocore costs most of a second to import and build, its
 XML parser is most of the CPU of listing a large bucket, and its PutObject cannot send a
-body that streams. So bucket checks, listing pages and streamed single PUTs go out here:
-signed by botocore's SigV4 signer, sent by aiohttp, answers parsed with ElementTree.
-Everything else (the control plane, tags, multipart uploads, HEAD of an object) stays
-with aiobotocore, built only when first needed.
+body that streams. So bucket checks and creation, listing pages, tags and streamed single
+PUTs go out here: signed by botocore's SigV4 signer, sent by aiohttp, answers parsed with
+ElementTree. Everything else (the rest of the control plane, multipart uploads, HEAD of
+an object) stays with aiobotocore, built only when first needed.
 
 Paths are sent exactly as encoded here (`yarl.URL(..., encoded=True)`), so `a//b`,
 `./x` and a trailing `/` reach the server unchanged, and the query string is already in
@@ -27,9 +27,7 @@ import aiohttp
 import yarl
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
-from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.store.s3_errors import Where, from_response
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -66,27 +64,22 @@ class S3Wire:
 
     def __init__(
         self,
-        cfg: EndpointConfig,
         base_url: str,
         *,
+        signer: S3SigV4Auth | None,
+        tls: ssl.SSLContext | bool,
         connections: int,
         connect_timeout: float,
         read_timeout: float,
     ) -> None:
         self._base = base_url
-        self._ssl = ssl_setting(cfg)
+        self._signer = signer  # None: unsigned requests (anonymous access)
+        self._ssl = tls
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
-        self._signer: S3SigV4Auth | None = None
-        if cfg.access_key_id is not None:
-            secret = cfg.secret_access_key
-            credentials = Credentials(
-                cfg.access_key_id, secret.reveal() if secret is not None else ""
-            )
-            self._signer = S3SigV4Auth(credentials, "s3", cfg.region)
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -192,14 +185,6 @@ def error_code(payload: bytes) -> str:
         return ""
     code = root.findtext("Code") or root.findtext(f"{_XMLNS}Code")
     return code.strip()[:64] if code else ""
-
-
-def ssl_setting(cfg: EndpointConfig) -> ssl.SSLContext | bool:
-    if cfg.insecure:
-        return False
-    if cfg.ca_bundle:
-        return ssl.create_default_context(cafile=cfg.ca_bundle)
-    return True
 
 
 def parse_tags(payload: bytes) -> dict[str, str]:
