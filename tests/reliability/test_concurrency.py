@@ -49,6 +49,9 @@ CASES = {
     "restore twice": ("restore", "restore", "restore-0:[restore]"),
     "two services restoring into one bucket": ("restore", "restore-other", "restore-0:[restore]"),
     "backup twice": ("backup", "backup", "backup-data"),
+    # the live bucket a backup reads and the backup bucket it writes are both taken
+    "restore with OVERWRITE during a backup": ("backup", "restore", "backup-data"),
+    "verify during a backup": ("backup", "verify", "backup-data"),
 }
 
 
@@ -78,7 +81,13 @@ def test_two_plans_on_one_bucket(
     if first_plan == "backup":
         seed(live, "data", OBJECTS)
         args = ["start", "backup", *creds(backup)]
-        second = ("minio", args)
+        if second_plan == "restore":
+            restore = ["-p", "S3_BUCKET=minio-data", "-p", "OVERWRITE=true"]
+            second = ("minio", ["start", "restore", *creds(backup), *restore])
+        elif second_plan == "verify":
+            second = ("minio", ["start", "verify", *creds(backup)])
+        else:
+            second = ("minio", args)
     else:
         seed(backup, "minio-data", OBJECTS)
         seed(backup, "other-data", OBJECTS)
@@ -97,6 +106,10 @@ def test_two_plans_on_one_bucket(
     lines = result.stderr.strip().splitlines()
     row.note(f"second: exit {result.exit_code} after {waited:.1f} s: {lines[-1] if lines else ''}")
     assert done.code == 0, done.stderr
+    if second_plan in ("restore", "verify") and first_plan == "backup":
+        # a different plan on the same buckets: refused at once, naming the running plan
+        assert result.exit_code == ExitCode.CONFLICT, (result.exit_code, lines)
+        assert "plan 'backup'" in lines[-1], lines
     if result.exit_code == ExitCode.CONFLICT:
         assert first_running and len(lines) == 1, lines
         assert "in use" in lines[0] or "already" in lines[0] or "running" in lines[0], lines

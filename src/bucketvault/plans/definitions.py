@@ -129,8 +129,14 @@ class ServicePlans:
         finally:
             await endpoint.close()
 
-    def _lock(self, side: str, url: str, bucket: str) -> str:
-        return f"{side}:{url}/{bucket}"
+    def _locks(self, live_bucket: str, backup_bucket: str) -> tuple[str, ...]:
+        """Every step locks both buckets it touches, whatever it does to them: a restore
+        reads the backup bucket a backup writes, a verify reads both, so no two plans
+        may hold either at once."""
+        return (
+            f"live:{self.service.endpoint.url}/{live_bucket}",
+            f"backup:{self.service.backup.url}/{backup_bucket}",
+        )
 
     async def _backup(self) -> PlanSpec:
         buckets = await self._live_buckets()
@@ -139,11 +145,7 @@ class ServicePlans:
                 f"backup-{bucket}",
                 "backup",
                 {"bucket": bucket},
-                (
-                    self._lock(
-                        "backup", self.service.backup.url, self.service.backup_bucket(bucket)
-                    ),
-                ),
+                self._locks(bucket, self.service.backup_bucket(bucket)),
             )
             for bucket in buckets
         )
@@ -210,7 +212,7 @@ class ServicePlans:
                 name,
                 "restore",
                 {"backup_bucket": backup, "bucket": live, "overwrite": overwrite},
-                (self._lock("live", self.service.endpoint.url, live),),
+                self._locks(live, backup),
             )
             for backup, live, name in pairs
         )
@@ -229,7 +231,12 @@ class ServicePlans:
             backed_up = {self.service.live_bucket(b) for b in await self._backup_buckets(params)}
             buckets = sorted(live | backed_up)
         steps = tuple(
-            StepSpec(f"verify-{bucket}", "verify", {"bucket": bucket, "read_data": read_data})
+            StepSpec(
+                f"verify-{bucket}",
+                "verify",
+                {"bucket": bucket, "read_data": read_data},
+                self._locks(bucket, self.service.backup_bucket(bucket)),
+            )
             for bucket in buckets
         )
         return PlanSpec("verify", (_init_phase(), PhaseSpec("verify", steps, Strategy.SERIAL)))
