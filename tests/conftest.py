@@ -27,6 +27,14 @@ def rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]
         yield server
 
 
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
+    """SeaweedFS (`weed mini`): not in `s3` (it would add a third run of every test);
+    tests/store/conftest.py adds it where it is cheap and tells something."""
+    with loopback_server("seaweed", tmp_path_factory.mktemp("seaweed")) as server:
+        yield server
+
+
 @pytest.fixture(params=["moto", "rclone"])
 def s3(request: pytest.FixtureRequest) -> LoopbackServer:
     """Each test using this runs once against each real loopback S3 server."""

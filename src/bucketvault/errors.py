@@ -12,7 +12,10 @@
     │   ├── PermanentStoreError      retrying cannot help: 403, 404, bad request (exit 5)
     │   │   ├── AccessDeniedError    credentials are wrong or lack permission
     │   │   ├── NoSuchBucketError    the bucket is missing
-    │   │   └── NoSuchKeyError       the object is missing
+    │   │   ├── NoSuchKeyError       the object (or the object version) is missing
+    │   │   ├── ObjectLockedError    Object Lock retains that object version: it stays
+    │   │   └── UnsupportedError     the store cannot do this at all (versions, Object
+    │   │                            Lock on rclone serve s3 or file://; 501 NotImplemented)
     │   └── UnrepresentableKeyError  a key the target cannot hold (e.g. `..` on file://)
     ├── IntegrityError               bytes read or written do not match their checksum (exit 6)
     └── PartialFailure               a run finished but some objects failed (exit 7)
@@ -105,6 +108,17 @@ class NoSuchBucketError(PermanentStoreError):
 
 class NoSuchKeyError(PermanentStoreError):
     exit_code = ExitCode.NOT_FOUND
+
+
+class ObjectLockedError(PermanentStoreError):
+    """The store keeps an object version under Object Lock (retention or legal hold):
+    it cannot be deleted before its retention ends. Not a failure to retry: the caller
+    reports the version as retained."""
+
+
+class UnsupportedError(PermanentStoreError):
+    """The store cannot do what was asked at all (no versioning, no Object Lock, an
+    S3 call the server does not implement): a different store or option is needed."""
 
 
 class UnrepresentableKeyError(StoreError):

@@ -147,9 +147,12 @@ def snapshot(
     server: LoopbackServer, bucket: str, *, tags: bool = False, strip: bool = False
 ) -> dict[str, dict[str, Any]]:
     """Every object's sha256, size, content headers, user metadata (and tags), read with
-    boto3 straight from the server. `strip` drops bucketvault's bookkeeping metadata."""
+    boto3 straight from the server. `strip` drops bucketvault's bookkeeping metadata and
+    the backup bucket's `.bucketvault/` folder."""
     client = boto_client(server)
     keys = list(list_keys(server, bucket))
+    if strip:  # a backup bucket: its own snapshots and history are not the user's objects
+        keys = [key for key in keys if not key.startswith(".bucketvault/")]
 
     def read(key: str) -> tuple[str, dict[str, Any]]:
         obj = client.get_object(Bucket=bucket, Key=key)

@@ -22,6 +22,10 @@ from tests.conftest import new_bucket_name
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.02, max_delay=0.2)
 
+# SeaweedFS is not in the general `s3` parametrization (a third run of every test);
+# tests that are cheap and tell something about a server take this mark instead
+WITH_SEAWEED = pytest.mark.parametrize("s3", ["moto", "rclone", "seaweed"], indirect=True)
+
 # every attribute an object carries, with values that test quoting and encoding
 ATTRIBUTES = ObjectAttributes(
     content_type="text/x-bucketvault; charset=utf-8",
@@ -36,7 +40,7 @@ ATTRIBUTES = ObjectAttributes(
 
 @dataclass
 class StoreUnderTest:
-    kind: str  # "moto", "rclone" or "local"
+    kind: str  # "moto", "rclone", "seaweed" or "local"
     endpoint: S3Endpoint | LocalEndpoint
     bucket: Bucket
 
@@ -64,9 +68,9 @@ def local_endpoint(tmp_path: Path) -> LocalEndpoint:
     return LocalEndpoint(root)
 
 
-@pytest_asyncio.fixture(loop_scope="function", params=["moto", "rclone", "local"])
+@pytest_asyncio.fixture(loop_scope="function", params=["moto", "rclone", "seaweed", "local"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreUnderTest]:
-    """Each test using this runs against moto, rclone and a local directory."""
+    """Each test using this runs against moto, rclone, SeaweedFS and a local directory."""
     kind: str = request.param
     endpoint: S3Endpoint | LocalEndpoint
     if kind == "local":

@@ -1,13 +1,25 @@
 """The key corpus: every tricky key is written, listed and read back exactly, on moto,
-rclone and a local directory; where a store cannot hold a key, that is stated here."""
+rclone, SeaweedFS and a local directory; where a store cannot hold a key, that is stated
+here (and in docs/servers.md)."""
 
 from __future__ import annotations
+
+import hashlib
 
 import pytest
 
 from bucketvault.errors import StoreError, UnrepresentableKeyError
-from bucketvault.store import ObjectAttributes
-from tests.store.conftest import StoreUnderTest, chunks_of, list_keys, put, read_all
+from bucketvault.loopback import LoopbackServer
+from bucketvault.store import Bucket, ObjectAttributes, S3Endpoint
+from tests.conftest import new_bucket_name
+from tests.store.conftest import (
+    FAST_RETRY,
+    StoreUnderTest,
+    chunks_of,
+    list_keys,
+    put,
+    read_all,
+)
 
 LONG_KEY = "/".join(["k" * 200] * 5) + "/" + "z" * 19  # 1024 bytes, segments <= 255
 LONG_SEGMENT = "s" * 1024
@@ -57,10 +69,25 @@ SERVER_REFUSES: dict[str, dict[str, str]] = {
         "leading-slash": "file-backed: rejects '/leading' with 400 InvalidArgument",
         "dot-segment": "file-backed: rejects './x' with 400 InvalidArgument",
         "dotdot-segment": "file-backed: rejects 'a/../b' with 400 InvalidArgument",
-        "trailing-slash": "stores 'trailing/' as the file 'trailing'; the store's "
-        "post-write check reports the changed key",
         "long-segment-1024": "file names hold at most 255 bytes: 500 InternalError "
         "(and rclone still lists the key it failed to store)",
+    },
+    "seaweed": {
+        "dot-segment": "rejects './x' with 400 InvalidRequest",
+        "dotdot-segment": "rejects 'a/../b' with 400 InvalidRequest",
+        "long-segment-1024": "a path segment holds at most 255 bytes: 400 KeyTooLongError",
+    },
+}
+# Keys a server accepts but stores under another name (and answers GET and HEAD for
+# with what it stored): the write must raise UnrepresentableKeyError ("KeyChanged") and
+# leave nothing behind under any name. SeaweedFS keeps objects in a filer tree.
+KEY_CHANGED: dict[str, dict[str, str]] = {
+    "rclone": {"trailing-slash": "stores 'trailing/' as the file 'trailing'"},
+    "seaweed": {
+        "backslash": "stores 'back\\slash' as 'back/slash'",
+        "double-slash": "stores 'a//b' as 'a/b'",
+        "leading-slash": "stores '/leading' as 'leading'",
+        "trailing-slash": "stores 'trailing/' as an empty folder: the content is lost",
     },
 }
 
@@ -81,6 +108,13 @@ async def test_key_round_trip(store: StoreUnderTest, name: str) -> None:
             await bucket.write(key, chunks_of(data), size=len(data), attributes=ObjectAttributes())
         assert await list_keys(bucket) == []
         return
+    changed = KEY_CHANGED.get(store.kind, {}).get(name)
+    if changed is not None:
+        with pytest.raises(UnrepresentableKeyError) as changed_error:
+            await bucket.write(key, chunks_of(data), size=len(data), attributes=ObjectAttributes())
+        assert changed_error.value.code == "KeyChanged", changed
+        assert await list_keys(bucket) == [], changed  # no stray object under the new name
+        return
     refusal = SERVER_REFUSES.get(store.kind, {}).get(name)
     if refusal is not None:
         with pytest.raises(StoreError) as caught:
@@ -88,6 +122,8 @@ async def test_key_round_trip(store: StoreUnderTest, name: str) -> None:
         assert "\n" not in str(caught.value), refusal
         if "still lists" not in refusal:
             assert key not in await list_keys(bucket), refusal
+        if store.kind == "seaweed":
+            assert await list_keys(bucket) == [], refusal
         return
     assert bucket.unrepresentable(key) is None
     result = await bucket.write(key, chunks_of(data), size=len(data), attributes=ObjectAttributes())
@@ -115,3 +151,50 @@ async def test_zero_byte_object(store: StoreUnderTest) -> None:
     assert result.expected_etag == "d41d8cd98f00b204e9800998ecf8427e" == result.etag
     assert [(i.key, i.size) async for i in store.bucket.list()] == [("empty", 0)]
     assert await read_all(store.bucket, "empty") == b""
+
+
+@pytest.mark.parametrize("s3", ["moto", "seaweed"], indirect=True)
+async def test_double_slash_is_told_from_its_neighbours(
+    s3: LoopbackServer, s3_bucket: Bucket
+) -> None:
+    """SeaweedFS lists `a/b` as `a//b` when asked for prefix `a//b`: the post-write check
+    must not take that echo for the key, nor take a neighbour for a changed key."""
+    for neighbour in ("a/a", "a/c"):
+        await put(s3_bucket, neighbour, b"neighbour")
+    if s3.kind == "seaweed":
+        with pytest.raises(UnrepresentableKeyError):
+            await put(s3_bucket, "a//b", b"data")
+        assert await list_keys(s3_bucket) == ["a/a", "a/c"]
+    else:
+        await put(s3_bucket, "a//b", b"data")
+        assert await list_keys(s3_bucket) == ["a//b", "a/a", "a/c"]
+
+
+@pytest.mark.parametrize("path", ["buffered", "streamed", "multipart"])
+@pytest.mark.parametrize("key", ["a//b", "/leading", "back\\slash", "trailing/"])
+async def test_changed_key_is_caught_whatever_the_write_path(
+    seaweed: LoopbackServer, path: str, key: str
+) -> None:
+    MiB = 1024 * 1024
+    endpoint = S3Endpoint(
+        seaweed.endpoint(),
+        retry_policy=FAST_RETRY,
+        stream_threshold=0 if path == "streamed" else 64 * MiB,
+        multipart_threshold=5 * MiB if path == "multipart" else 64 * MiB,
+        part_size=5 * MiB,
+    )
+    data = bytes(range(256)) * (5 * MiB // 256 + 1) if path == "multipart" else b"data"
+    try:
+        bucket = endpoint.bucket(new_bucket_name())
+        await bucket.create()
+        with pytest.raises(UnrepresentableKeyError):
+            await bucket.write(
+                key,
+                chunks_of(data, MiB),
+                size=len(data),
+                attributes=ObjectAttributes(),
+                content_md5=hashlib.md5(data).hexdigest(),
+            )
+        assert await list_keys(bucket) == []
+    finally:
+        await endpoint.close()

@@ -9,7 +9,15 @@ from typer._click.core import Context as ClickContext
 from typer.core import TyperGroup
 
 from bucketvault import __version__
-from bucketvault.cli import alias_cmd, demo_cmd, mirror_cmd, plan_cmd, serve_cmd, service_cmd
+from bucketvault.cli import (
+    alias_cmd,
+    demo_cmd,
+    mirror_cmd,
+    plan_cmd,
+    serve_cmd,
+    service_cmd,
+    snapshot_cmd,
+)
 from bucketvault.cli.context import global_options
 from bucketvault.cli.output import abort_on
 from bucketvault.errors import BucketvaultError
@@ -75,6 +83,7 @@ def main(
 app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(service_cmd.app, name="service")
 app.add_typer(alias_cmd.app, name="alias")
+app.add_typer(snapshot_cmd.app, name="snapshot")
 app.command("mirror")(mirror_cmd.mirror)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)

@@ -17,7 +17,7 @@ from bucketvault.config.endpoint import AWS_S3_URL, EndpointConfig, validate_end
 from bucketvault.errors import ConflictError, UsageError
 
 if TYPE_CHECKING:
-    from bucketvault.config.services import ServiceConfig
+    from bucketvault.config.services import BackupStore, ServiceConfig
 
 app = typer.Typer(help="Register the object stores to protect.", no_args_is_help=True)
 
@@ -55,6 +55,27 @@ def add(
     replace: Annotated[
         bool, typer.Option(help="Replace an existing service of that name.")
     ] = False,
+    keep_last: Annotated[int, typer.Option(help="Retention: keep the last N snapshots.")] = 0,
+    keep_hourly: Annotated[int, typer.Option(help="Retention: one per hour, N hours.")] = 0,
+    keep_daily: Annotated[int, typer.Option(help="Retention: one per day, N days.")] = 0,
+    keep_weekly: Annotated[int, typer.Option(help="Retention: one per week, N weeks.")] = 0,
+    keep_monthly: Annotated[int, typer.Option(help="Retention: one per month, N months.")] = 0,
+    keep_yearly: Annotated[int, typer.Option(help="Retention: one per year, N years.")] = 0,
+    keep_within: Annotated[
+        str | None,
+        typer.Option(help="Retention: keep every snapshot this close to the latest (2y5m7d3h)."),
+    ] = None,
+    object_lock: Annotated[
+        str | None,
+        typer.Option(
+            help="Create backup buckets with S3 Object Lock: governance or compliance. "
+            "Checked against the backup store now, with $BUCKETVAULT_BACKUP_ACCESS_KEY_ID "
+            "and $BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY."
+        ),
+    ] = None,
+    lock_days: Annotated[
+        int, typer.Option(help="With --object-lock: days each backed-up object is locked.")
+    ] = 30,
 ) -> None:
     """Register a service. Its secret comes from --secret-file, --secret-stdin,
     $BUCKETVAULT_SECRET_ACCESS_KEY or a hidden prompt — never the command line."""
@@ -73,6 +94,29 @@ def add(
         raise UsageError("--retention-days must be 0 or more")
     if name in load_services() and not replace:
         raise ConflictError(f"service {name!r} exists: pass --replace to change it")
+    from bucketvault.history.retention import RetentionPolicy, parse_duration
+
+    retention = RetentionPolicy(
+        last=keep_last,
+        hourly=keep_hourly,
+        daily=keep_daily,
+        weekly=keep_weekly,
+        monthly=keep_monthly,
+        yearly=keep_yearly,
+        within=parse_duration(keep_within) if keep_within else None,
+    )
+    lock = _object_lock(object_lock, lock_days)
+    if lock is not None:
+        _check_object_lock(
+            BackupStore(
+                url=backup_endpoint,
+                region=backup_region,
+                ca_bundle=backup_ca_bundle,
+                insecure=insecure,
+            ),
+            name,
+            lock,
+        )
     secret = read_secret(
         env_names=("BUCKETVAULT_SECRET_ACCESS_KEY",),
         file=secret_file,
@@ -102,10 +146,53 @@ def add(
                 insecure=insecure,
             ),
             retention_days=retention_days,
+            object_lock=lock,
+            retention=retention.to_record(),
         )
     )
     prefix = name.replace("/", "")
     output.info(f"Service {name!r} added: backups go to {backup_endpoint} as {prefix}-<bucket>.")
+
+
+def _object_lock(mode: str | None, days: int) -> tuple[str, int] | None:
+    if mode is None:
+        return None
+    if mode.lower() not in ("governance", "compliance"):
+        raise UsageError(f"--object-lock {mode!r}: use governance or compliance")
+    if days < 1:
+        raise UsageError("--lock-days must be 1 or more")
+    return mode.upper(), days
+
+
+def _check_object_lock(store: BackupStore, name: str, lock: tuple[str, int]) -> None:
+    """Create and remove a probe bucket with Object Lock: a store without it is refused
+    now, not silently downgraded at the first backup."""
+    import asyncio
+    import os
+    import secrets
+
+    from bucketvault.config.secret import Secret
+    from bucketvault.store import open_endpoint
+    from bucketvault.store.model import ObjectLock
+
+    key = os.environ.get("BUCKETVAULT_BACKUP_ACCESS_KEY_ID")
+    secret = os.environ.get("BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY")
+    if not key or not secret:
+        raise UsageError(
+            "--object-lock is checked against the backup store: set "
+            "$BUCKETVAULT_BACKUP_ACCESS_KEY_ID and $BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY"
+        )
+
+    async def probe() -> None:
+        endpoint = open_endpoint(store.endpoint(key, Secret(secret)))
+        bucket = endpoint.bucket(f"{name.replace('/', '')}-lock-probe-{secrets.token_hex(4)}")
+        try:
+            await bucket.create(object_lock=ObjectLock(mode=lock[0], days=lock[1]))
+            await endpoint.delete_bucket(bucket.name)
+        finally:
+            await endpoint.close()
+
+    asyncio.run(probe())
 
 
 def _describe(service: ServiceConfig) -> dict[str, object]:
@@ -117,6 +204,8 @@ def _describe(service: ServiceConfig) -> dict[str, object]:
         "backup_endpoint": service.backup.url,
         "backup_bucket_prefix": service.bucket_prefix,
         "retention_days": service.retention_days,
+        "retention": service.retention,
+        "object_lock": list(service.object_lock) if service.object_lock else None,
     }
 
 

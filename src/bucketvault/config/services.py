@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,10 @@ class ServiceConfig:
     endpoint: EndpointConfig
     backup: BackupStore = field(default_factory=BackupStore)
     retention_days: float = 7.0
+    # ("GOVERNANCE" | "COMPLIANCE", days): backup buckets are created with S3 Object Lock
+    object_lock: tuple[str, int] | None = None
+    # the snapshot retention policy (`history.retention.RetentionPolicy.to_record()`)
+    retention: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def bucket_prefix(self) -> str:
@@ -101,6 +106,8 @@ def _to_record(service: ServiceConfig) -> dict[str, Any]:
             "insecure": service.backup.insecure,
         },
         "retention_days": service.retention_days,
+        "object_lock": list(service.object_lock) if service.object_lock else None,
+        "retention": dict(service.retention),
     }
 
 
@@ -120,9 +127,18 @@ def _from_record(name: str, record: dict[str, Any]) -> ServiceConfig:
                 insecure=bool(backup.get("insecure", False)),
             ),
             retention_days=float(record.get("retention_days", 7.0)),
+            object_lock=_object_lock(record.get("object_lock")),
+            retention=dict(record.get("retention") or {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{where} is malformed ({exc}): remove and add it again") from None
+
+
+def _object_lock(value: Any) -> tuple[str, int] | None:
+    if not value:
+        return None
+    mode, days = value
+    return str(mode), int(days)
 
 
 def load_services() -> dict[str, ServiceConfig]:

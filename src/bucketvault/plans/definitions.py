@@ -10,15 +10,22 @@ bad one is named in a `PlanInputError`, and nothing is changed.
 | restore | ACCESS_KEY_ID, SECRET_ACCESS_KEY, and S3_BUCKET=<service>-<bucket> or     |
 |         | ALL_BUCKETS=true; optional TARGET_BUCKET, OVERWRITE=true                   |
 | verify  | ACCESS_KEY_ID, SECRET_ACCESS_KEY; optional S3_BUCKET, READ_DATA=false |
+| prune   | ACCESS_KEY_ID, SECRET_ACCESS_KEY; optional S3_BUCKET, DRY_RUN=true      |
+
+restore also takes AT=<RFC 3339 time> or SNAPSHOT=<id> (default: the latest snapshot)
+and PREFIX=<key prefix>. backup ends with a prune phase that applies the service's
+retention policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from bucketvault.config.secret import Secret
 from bucketvault.config.services import ServiceConfig, check_bucket_name, get_service
 from bucketvault.errors import PlanInputError
+from bucketvault.history.layout import new_snapshot_id
 from bucketvault.mirror.stats import MirrorSummary
 from bucketvault.plans.engine import PlanManager
 from bucketvault.plans.spec import (
@@ -36,17 +43,28 @@ from bucketvault.store import open_endpoint
 from bucketvault.tasks.backup import run_backup
 from bucketvault.tasks.endpoints import ACCESS_KEY_ID, SECRET_ACCESS_KEY, require
 from bucketvault.tasks.init import run_init
+from bucketvault.tasks.prune import run_prune
 from bucketvault.tasks.restore import run_restore
 from bucketvault.tasks.result import TaskResult
 from bucketvault.tasks.synchronize import run_synchronize
 from bucketvault.tasks.verify import run_verify
 
-PLANS = ("backup", "restore", "verify")
+PLANS = ("backup", "restore", "verify", "prune")
 CREDENTIALS = (ACCESS_KEY_ID, SECRET_ACCESS_KEY)
 KNOWN_PARAMS = {
     "backup": set(CREDENTIALS),
-    "restore": {*CREDENTIALS, "S3_BUCKET", "ALL_BUCKETS", "TARGET_BUCKET", "OVERWRITE"},
+    "restore": {
+        *CREDENTIALS,
+        "S3_BUCKET",
+        "ALL_BUCKETS",
+        "TARGET_BUCKET",
+        "OVERWRITE",
+        "AT",
+        "SNAPSHOT",
+        "PREFIX",
+    },
     "verify": {*CREDENTIALS, "S3_BUCKET", "READ_DATA"},
+    "prune": {*CREDENTIALS, "S3_BUCKET", "DRY_RUN"},
 }
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off", ""}
@@ -62,6 +80,26 @@ def flag(params: Mapping[str, str], name: str, default: bool) -> bool:
     if lowered in _FALSE:
         return False
     raise PlanInputError(f"parameter {name}={value!r} must be true or false")
+
+
+def point_in_time(params: Mapping[str, str]) -> tuple[datetime | None, str | None]:
+    """AT= (an RFC 3339 time) or SNAPSHOT= (an id or a unique prefix of one), not both."""
+    at_text, snapshot = params.get("AT"), params.get("SNAPSHOT")
+    if at_text and snapshot:
+        raise PlanInputError("give AT=<time> or SNAPSHOT=<id>, not both")
+    if snapshot is not None and not snapshot.strip():
+        raise PlanInputError("SNAPSHOT= is empty: give a snapshot id from `snapshot list`")
+    if not at_text:
+        return None, snapshot
+    try:
+        at = datetime.fromisoformat(at_text.replace("Z", "+00:00"))
+    except ValueError:
+        raise PlanInputError(
+            f"AT={at_text!r} is not a time: use RFC 3339, e.g. AT=2026-12-01T16:00:00Z"
+        ) from None
+    if at.tzinfo is None:
+        raise PlanInputError(f"AT={at_text!r} has no time zone: add one, e.g. {at_text}Z for UTC")
+    return at, None
 
 
 def _init_phase(backup_buckets: tuple[str, ...] = ()) -> PhaseSpec:
@@ -96,6 +134,7 @@ class ServicePlans:
                     ),
                 ),
                 PhaseSpec("backup", ()),
+                PhaseSpec("prune", ()),
             )
         else:
             phases = (_init_phase(), PhaseSpec(plan, ()))
@@ -114,6 +153,8 @@ class ServicePlans:
             return await self._backup()
         if plan == "restore":
             return await self._restore(params)
+        if plan == "prune":
+            return await self._prune(params)
         return await self._verify(params)
 
     def _known(self, plan: str) -> None:
@@ -138,17 +179,30 @@ class ServicePlans:
             f"backup:{self.service.backup.url}/{backup_bucket}",
         )
 
+    def _prune_step(self, backup_bucket: str, dry_run: bool = False) -> StepSpec:
+        return StepSpec(
+            f"prune-{self.service.live_bucket(backup_bucket)}",
+            "prune",
+            {"backup_bucket": backup_bucket, "dry_run": dry_run},
+            (f"backup:{self.service.backup.url}/{backup_bucket}",),
+        )
+
     async def _backup(self) -> PlanSpec:
         buckets = await self._live_buckets()
+        started = datetime.now(UTC)
+        # one id for the whole run: every bucket's snapshot of it has the same id
+        snapshot_id = new_snapshot_id(started)
+        run = {"snapshot": snapshot_id, "started": started.isoformat()}
         steps = tuple(
             StepSpec(
                 f"backup-{bucket}",
                 "backup",
-                {"bucket": bucket},
+                {"bucket": bucket, **run},
                 self._locks(bucket, self.service.backup_bucket(bucket)),
             )
             for bucket in buckets
         )
+        prunes = tuple(self._prune_step(self.service.backup_bucket(b)) for b in buckets)
         return PlanSpec(
             "backup",
             (
@@ -162,8 +216,20 @@ class ServicePlans:
                     ),
                 ),
                 PhaseSpec("backup", steps),
+                PhaseSpec("prune", prunes),
             ),
         )
+
+    async def _prune(self, params: Mapping[str, str]) -> PlanSpec:
+        dry_run = flag(params, "DRY_RUN", False)
+        chosen = params.get("S3_BUCKET")
+        if chosen:
+            self.service.live_bucket(check_bucket_name(chosen, "S3_BUCKET"))
+            backups = [chosen]
+        else:
+            backups = await self._backup_buckets(params)
+        steps = tuple(self._prune_step(b, dry_run) for b in backups)
+        return PlanSpec("prune", (_init_phase(tuple(backups)), PhaseSpec("prune", steps)))
 
     async def _backup_buckets(self, params: Mapping[str, str]) -> list[str]:
         config = self.service.backup.endpoint(
@@ -180,6 +246,8 @@ class ServicePlans:
     async def _restore(self, params: Mapping[str, str]) -> PlanSpec:
         all_buckets = flag(params, "ALL_BUCKETS", False)
         overwrite = flag(params, "OVERWRITE", False)
+        at, snapshot = point_in_time(params)
+        prefix = params.get("PREFIX", "")
         chosen = params.get("S3_BUCKET")
         if all_buckets == bool(chosen):
             raise PlanInputError(
@@ -211,7 +279,14 @@ class ServicePlans:
             StepSpec(
                 name,
                 "restore",
-                {"backup_bucket": backup, "bucket": live, "overwrite": overwrite},
+                {
+                    "backup_bucket": backup,
+                    "bucket": live,
+                    "overwrite": overwrite,
+                    "at": at.isoformat() if at else None,
+                    "snapshot": snapshot,
+                    "prefix": prefix,
+                },
                 self._locks(live, backup),
             )
             for backup, live, name in pairs
@@ -261,7 +336,18 @@ class ServicePlans:
             elif step.kind == "synchronize-buckets":
                 result = await run_synchronize(service, params)
             elif step.kind == "backup":
-                result = await run_backup(service, params, args["bucket"], progress=progress)
+                result = await run_backup(
+                    service,
+                    params,
+                    args["bucket"],
+                    snapshot_id=args.get("snapshot"),
+                    started=_time(args.get("started")),
+                    progress=progress,
+                )
+            elif step.kind == "prune":
+                result = await run_prune(
+                    service, params, args["backup_bucket"], dry_run=bool(args.get("dry_run"))
+                )
             elif step.kind == "restore":
                 result = await run_restore(
                     service,
@@ -269,6 +355,9 @@ class ServicePlans:
                     args["backup_bucket"],
                     args["bucket"],
                     overwrite=bool(args.get("overwrite", False)),
+                    at=_time(args.get("at")),
+                    snapshot=args.get("snapshot"),
+                    prefix=args.get("prefix") or "",
                     progress=progress,
                 )
             elif step.kind == "verify":
@@ -280,6 +369,10 @@ class ServicePlans:
             return StepOutcome(result.message, result.errors)
 
         return work
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def to_progress(summary: MirrorSummary) -> StepProgress:

@@ -4,6 +4,9 @@ An `Endpoint` is one store deployment (an S3 URL with credentials, or a local ro
 a `Bucket` is one bucket in it, optionally narrowed to a key prefix. Keys handed to
 and returned by a `Bucket` are relative to that prefix and are opaque: a store must
 return exactly the key it was given, or refuse it with `UnrepresentableKeyError`.
+
+Versions and Object Lock are optional: a store that cannot keep versions reports
+`Versioning.UNSUPPORTED` and raises `UnsupportedError` when asked for a version.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
+from bucketvault.store.model import (
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectLock,
+    VersionInfo,
+    Versioning,
+    WriteResult,
+)
 
 
 class ObjectReader(Protocol):
@@ -39,8 +49,12 @@ class Bucket(Protocol):
 
     async def exists(self) -> bool: ...
 
-    async def create(self) -> None:
-        """Create the bucket; succeed quietly when it already exists and is ours."""
+    async def create(self, *, object_lock: ObjectLock | None = None) -> None:
+        """Create the bucket; succeed quietly when it already exists and is ours.
+
+        With `object_lock`, the bucket gets Object Lock (and so versioning) with that
+        default retention; a store that cannot do that raises `UnsupportedError` and
+        leaves no bucket behind that this call created."""
         ...
 
     def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
@@ -50,7 +64,12 @@ class Bucket(Protocol):
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]: ...
 
-    def open(self, key: str) -> AbstractAsyncContextManager[ObjectReader]: ...
+    def open(
+        self, key: str, *, version_id: str | None = None
+    ) -> AbstractAsyncContextManager[ObjectReader]:
+        """The object (with `version_id`: exactly that version of it; `NoSuchKeyError`
+        when it is missing or is a delete marker)."""
+        ...
 
     async def write(
         self,
@@ -69,7 +88,30 @@ class Bucket(Protocol):
         Content-MD5), and then need not hash the bytes itself."""
         ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str, *, version_id: str | None = None) -> None:
+        """Delete the object (in a versioned bucket: hide it behind a delete marker).
+        With `version_id`, delete that version or delete marker for good;
+        `ObjectLockedError` when Object Lock still retains it."""
+        ...
+
+    async def versioning(self) -> Versioning: ...
+
+    async def enable_versioning(self) -> Versioning:
+        """Turn versioning on and return the state read back: ENABLED, or UNSUPPORTED
+        when the store refused or ignored it. Raises only for access and missing-bucket
+        errors."""
+        ...
+
+    def list_versions(self, *, prefix: str = "") -> AsyncIterator[VersionInfo]:
+        """Every version and delete marker under the bucket's prefix + `prefix`, keys
+        relative to the bucket's prefix, in `keys.sort_key` order and, within a key,
+        newest first. `UnsupportedError` when the store keeps no versions."""
+        ...
+
+    async def object_lock(self) -> ObjectLock | None:
+        """The bucket's default Object Lock retention; None when there is none or the
+        store has no Object Lock."""
+        ...
 
     def unrepresentable(self, key: str) -> str | None:
         """Why this store cannot hold `key` exactly, or None when it can."""

@@ -46,10 +46,18 @@ from bucketvault.errors import (
     PermanentStoreError,
     StoreError,
     UnrepresentableKeyError,
+    UnsupportedError,
     content_mismatch,
 )
 from bucketvault.store.keys import sort_key
-from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
+from bucketvault.store.model import (
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectLock,
+    VersionInfo,
+    Versioning,
+    WriteResult,
+)
 
 RESERVED = ".bucketvault"
 TMP_PREFIX = ".bucketvault-tmp-"
@@ -198,9 +206,34 @@ class LocalBucket:
     async def exists(self) -> bool:
         return self.path.is_dir() and not self.path.is_symlink()
 
-    async def create(self) -> None:
+    async def create(self, *, object_lock: ObjectLock | None = None) -> None:
+        if object_lock is not None:
+            raise UnsupportedError(
+                f"{self.display} is a local directory, which has no Object Lock: "
+                "keep retained backups in an S3 store that supports it"
+            )
         with _os_errors(self.path):
             self.path.mkdir(parents=True, exist_ok=True)
+
+    # -- versions: a directory keeps one version of each key --------------------------
+
+    def _no_versions(self) -> UnsupportedError:
+        return UnsupportedError(
+            f"{self.display} is a local directory, which keeps no object versions"
+        )
+
+    async def versioning(self) -> Versioning:
+        return Versioning.UNSUPPORTED
+
+    async def enable_versioning(self) -> Versioning:
+        return Versioning.UNSUPPORTED
+
+    async def list_versions(self, *, prefix: str = "") -> AsyncIterator[VersionInfo]:
+        raise self._no_versions()
+        yield  # pragma: no cover - makes this an async generator, as the protocol says
+
+    async def object_lock(self) -> ObjectLock | None:
+        return None
 
     def unrepresentable(self, key: str) -> str | None:
         return local_unrepresentable(self._prefix + key)
@@ -350,7 +383,9 @@ class LocalBucket:
         return await asyncio.to_thread(work)
 
     @contextlib.asynccontextmanager
-    async def open(self, key: str) -> AsyncIterator[_LocalReader]:
+    async def open(self, key: str, *, version_id: str | None = None) -> AsyncIterator[_LocalReader]:
+        if version_id is not None:
+            raise self._no_versions()
         fd, segments = await asyncio.to_thread(self._open_file, key)
         try:
             info, attributes = await asyncio.to_thread(self._describe, key, fd, segments)
@@ -452,7 +487,9 @@ class LocalBucket:
         finally:
             os.close(mfd)
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, *, version_id: str | None = None) -> None:
+        if version_id is not None:
+            raise self._no_versions()
         segments = self._segments(key)
         self._require_bucket()
         await asyncio.to_thread(self._delete, segments)

@@ -13,9 +13,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bucketvault.errors import NoSuchBucketError, NoSuchKeyError, content_mismatch
+from bucketvault.errors import (
+    NoSuchBucketError,
+    NoSuchKeyError,
+    UnsupportedError,
+    content_mismatch,
+)
 from bucketvault.store.keys import sort_key
-from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
+from bucketvault.store.model import (
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectLock,
+    VersionInfo,
+    Versioning,
+    WriteResult,
+)
 
 FaultHook = Callable[[str, str], None]
 """Called with (operation, key) before each operation; raise to inject a failure."""
@@ -95,8 +107,28 @@ class MemoryBucket:
     async def exists(self) -> bool:
         return self._name in self._endpoint.buckets
 
-    async def create(self) -> None:
+    async def create(self, *, object_lock: ObjectLock | None = None) -> None:
+        if object_lock is not None:
+            raise UnsupportedError(
+                f"{self.display} has no Object Lock: use an S3 store that supports it"
+            )
         self._endpoint.buckets.setdefault(self._name, {})
+
+    def _no_versions(self) -> UnsupportedError:
+        return UnsupportedError(f"{self.display} keeps no object versions")
+
+    async def versioning(self) -> Versioning:
+        return Versioning.UNSUPPORTED
+
+    async def enable_versioning(self) -> Versioning:
+        return Versioning.UNSUPPORTED
+
+    async def list_versions(self, *, prefix: str = "") -> AsyncIterator[VersionInfo]:
+        raise self._no_versions()
+        yield  # pragma: no cover - makes this an async generator, as the protocol says
+
+    async def object_lock(self) -> ObjectLock | None:
+        return None
 
     async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
         objects = self._objects()
@@ -121,7 +153,9 @@ class MemoryBucket:
         return stored.info, stored.attributes
 
     @asynccontextmanager
-    async def open(self, key: str) -> AsyncIterator[_Reader]:
+    async def open(self, key: str, *, version_id: str | None = None) -> AsyncIterator[_Reader]:
+        if version_id is not None:
+            raise self._no_versions()
         self._fault("get", key)
         stored = self._get(key)
         yield _Reader(stored.info, stored.attributes, stored.data, self._endpoint.fault)
@@ -146,7 +180,9 @@ class MemoryBucket:
         objects[self._prefix + key] = _Stored(data, info, attributes)
         return WriteResult(etag=etag, size=len(data), expected_etag=etag)
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, *, version_id: str | None = None) -> None:
+        if version_id is not None:
+            raise self._no_versions()
         self._fault("delete", key)
         self._objects().pop(self._prefix + key, None)
 

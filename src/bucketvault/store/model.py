@@ -6,6 +6,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+
+from bucketvault.errors import UsageError
 
 # Bookkeeping user-metadata keys that bucketvault itself writes. They are never copied
 # from a source to a target (each copy writes its own), so a restore strips them.
@@ -90,3 +93,51 @@ class WriteResult:
     etag: str
     size: int
     expected_etag: str | None
+    version_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One version of an object, or one delete marker, as a version listing reports it.
+
+    `key` is relative to the bucket's prefix. `version_id` is the store's id, passed back
+    unchanged to `open`/`delete` (S3 says "null" for an object written while versioning
+    was off or suspended). A delete marker has `size` 0 and `etag` "".
+    """
+
+    key: str
+    version_id: str
+    is_latest: bool
+    delete_marker: bool
+    size: int
+    etag: str
+    last_modified: datetime
+
+
+class Versioning(StrEnum):
+    """A bucket's versioning state."""
+
+    ENABLED = "enabled"
+    SUSPENDED = "suspended"
+    OFF = "off"  # never enabled (the store could)
+    UNSUPPORTED = "unsupported"  # the store cannot keep versions at all
+
+
+OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectLock:
+    """A bucket's default Object Lock retention: every new object version is kept for
+    `days` days in `mode` (GOVERNANCE: privileged users may lift it; COMPLIANCE: nobody)."""
+
+    mode: str
+    days: int
+
+    def __post_init__(self) -> None:
+        if self.mode not in OBJECT_LOCK_MODES:
+            raise UsageError(
+                f"Object Lock mode {self.mode!r} is not one of {', '.join(OBJECT_LOCK_MODES)}"
+            )
+        if self.days < 1:
+            raise UsageError(f"Object Lock retention must be at least 1 day, not {self.days}")

@@ -10,7 +10,10 @@ Which client carries an object (see `s3_client.py`):
   PUT through `s3_wire` whose Content-MD5 the server checks;
 - other writes below `multipart_threshold`: buffered and hashed here, then obstore (safe
   keys) or aiobotocore; larger ones: an aiobotocore multipart upload.
-Whatever the path, a write that names `content_md5` stores nothing else.
+Whatever the path, a write that names `content_md5` stores nothing else, and every
+write reports the version id the store gave it. A bucket whose Object Lock retention
+demands a Content-MD5 refuses obstore's PUTs (it sends none): those writes go through
+aiobotocore instead. Versions and Object Lock are in `s3_versions.py`.
 """
 
 from __future__ import annotations
@@ -28,14 +31,19 @@ from bucketvault.errors import (
     BucketvaultError,
     ConflictError,
     NoSuchBucketError,
+    NoSuchKeyError,
     PermanentStoreError,
     StoreError,
     UnrepresentableKeyError,
+    UnsupportedError,
     content_mismatch,
 )
 from bucketvault.store.model import (
     ObjectAttributes,
     ObjectInfo,
+    ObjectLock,
+    VersionInfo,
+    Versioning,
     WriteResult,
     is_plain_md5,
     normalize_etag,
@@ -58,13 +66,26 @@ from bucketvault.store.s3_data import (
     wire_put_headers,
 )
 from bucketvault.store.s3_errors import Where, quote_key, translating
-from bucketvault.store.s3_listing import list_objects
-from bucketvault.store.s3_wire import S3_XMLNS
+from bucketvault.store.s3_listing import decode_key, list_objects, parse_timestamp
+from bucketvault.store.s3_versions import (
+    create_locked,
+    delete_version,
+    enable_versioning,
+    list_versions,
+    no_versions,
+    object_lock,
+    version_tags,
+    versioning,
+)
+from bucketvault.store.s3_wire import S3_XMLNS, WireResponse, xml_children
 
 if TYPE_CHECKING:
     from bucketvault.store.s3 import S3Endpoint
 
 MAX_KEY_BYTES = 1024
+# how a store refuses a PUT without Content-MD5 into a bucket whose Object Lock has a
+# default retention: moto says so by name, AWS with InvalidRequest
+_MD5_REQUIRED_CODES = frozenset({"MissingUploadObjectWithObjectLockHeaders", "InvalidRequest"})
 
 
 class S3Bucket:
@@ -74,10 +95,16 @@ class S3Bucket:
         self._ep = endpoint
         self._name = name
         self._prefix = prefix
+        # set once this bucket refused a PUT without Content-MD5 (Object Lock)
+        self._md5_required = False
 
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def endpoint(self) -> S3Endpoint:
+        return self._ep
 
     @property
     def prefix(self) -> str:
@@ -87,11 +114,11 @@ class S3Bucket:
     def display(self) -> str:
         return f"{self._ep.display}/{self._name}/{self._prefix}"
 
-    def _where(self, key: str | None = None) -> Where:
+    def where(self, key: str | None = None) -> Where:
         return self._ep.where(self._name, None if key is None else self._prefix + key)
 
     async def exists(self) -> bool:
-        where = self._where()
+        where = self.where()
 
         async def head() -> None:
             with translating(where):
@@ -103,7 +130,14 @@ class S3Bucket:
             return False
         return True
 
-    async def create(self) -> None:
+    async def create(self, *, object_lock: ObjectLock | None = None) -> None:
+        if object_lock is not None:
+            await create_locked(self, object_lock)
+            return
+        await self.put_bucket()
+
+    async def put_bucket(self, *, headers: Mapping[str, str] | None = None) -> None:
+        """CreateBucket (with extra `headers`); quiet when the bucket is already ours."""
         region = self._ep.cfg.region
         body = b""
         if region and region != "us-east-1":
@@ -112,11 +146,13 @@ class S3Bucket:
                 f"<LocationConstraint>{region}</LocationConstraint>"
                 "</CreateBucketConfiguration>"
             ).encode()
-        where = self._where()
+        where = self.where()
 
         async def put() -> None:
             with translating(where):
-                await self._ep.clients.wire.send("PUT", where, bucket=self._name, body=body)
+                await self._ep.clients.wire.send(
+                    "PUT", where, bucket=self._name, headers=headers, body=body
+                )
 
         try:
             await retrying(put, self._ep.retry_policy)
@@ -153,7 +189,7 @@ class S3Bucket:
     async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
         async for info in list_objects(
             self._ep.clients.wire,
-            where=self._where(),
+            where=self.where(),
             prefix=self._prefix,
             start_after=start_after,
             policy=self._ep.retry_policy,
@@ -162,7 +198,7 @@ class S3Bucket:
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         full = self._full(key)
-        where = self._where(key)
+        where = self.where(key)
         response = await self._ep._call(
             where, "head_object", self._ep.retry_policy, Bucket=self._name, Key=full
         )
@@ -170,23 +206,26 @@ class S3Bucket:
         return info_from_boto(key, response), attributes_from_boto(response, tags)
 
     @contextlib.asynccontextmanager
-    async def open(self, key: str) -> AsyncIterator[S3Reader]:
+    async def open(self, key: str, *, version_id: str | None = None) -> AsyncIterator[S3Reader]:
         full = self._full(key)
-        if self._ep.fast_path and obstore_safe(full):
+        if version_id is None and self._ep.fast_path and obstore_safe(full):
             yield await self._open_fast(key, full)
             return
-        where = self._where(key)
-        response = await self._ep._call(
-            where, "get_object", self._ep.retry_policy, Bucket=self._name, Key=full
-        )
+        where = self.where(key)
+        response = await self._get(where, full, version_id)
         body = response["Body"]
         try:
-            tags = await self._ep.tags(
-                where,
-                full,
-                tag_count=response.get("TagCount"),
-                known_count=True,
-            )
+            if version_id is None:
+                tags = await self._ep.tags(
+                    where,
+                    full,
+                    tag_count=response.get("TagCount"),
+                    known_count=True,
+                )
+            else:
+                tags = await version_tags(
+                    self._ep, where, full, version_id, tag_count=response.get("TagCount")
+                )
 
             async def stream() -> AsyncIterator[bytes]:
                 while True:
@@ -204,8 +243,35 @@ class S3Bucket:
         finally:
             body.close()
 
+    async def _get(self, where: Where, full: str, version_id: str | None) -> Any:
+        if version_id is None:
+            return await self._ep._call(
+                where, "get_object", self._ep.retry_policy, Bucket=self._name, Key=full
+            )
+        try:
+            return await self._ep._call(
+                where,
+                "get_object",
+                self._ep.retry_policy,
+                Bucket=self._name,
+                Key=full,
+                VersionId=version_id,
+            )
+        except PermanentStoreError as exc:
+            if exc.code == "MethodNotAllowed" or exc.status == 405:
+                # S3 answers a GET of a delete marker's version id with 405
+                raise NoSuchKeyError(
+                    f"version {version_id!r} of {where.what()} at {self._ep.url} is a delete "
+                    "marker: it has no content",
+                    code=exc.code,
+                    status=exc.status,
+                ) from exc
+            if isinstance(exc, UnsupportedError):
+                raise no_versions(self._ep, self._name, exc) from exc
+            raise
+
     async def _open_fast(self, key: str, full: str) -> S3Reader:
-        where = self._where(key)
+        where = self.where(key)
         store = self._ep.clients.store(self._name)
 
         async def get() -> Any:
@@ -265,17 +331,17 @@ class S3Bucket:
         content_md5: str | None = None,
     ) -> WriteResult:
         full = self._full(key)
-        where = self._where(key)
+        where = self.where(key)
         ep = self._ep
         streamable = content_md5 is not None and (
             ep.stream_threshold <= size <= ep.single_put_limit
         )
         headers = wire_put_headers(attributes) if streamable else None
         if content_md5 is not None and headers is not None:
-            etag = await self._put_streamed(key, full, chunks, size, content_md5, headers)
+            etag, version = await self._put_streamed(key, full, chunks, size, content_md5, headers)
         elif size >= ep.multipart_threshold:
             client = await ep.clients.client()
-            etag, expected = await multipart_upload(
+            etag, expected, version = await multipart_upload(
                 client,
                 where=where,
                 full_key=full,
@@ -286,9 +352,9 @@ class S3Bucket:
                 policy=ep.retry_policy,
                 content_md5=content_md5,
             )
-            if not obstore_safe(full):
-                await self._confirm_stored(key, full)
-            return WriteResult(etag=etag, size=size, expected_etag=expected)
+            if not obstore_safe(full) or "\\" in full:
+                await self._confirm_stored(key, full, size, etag, version)
+            return WriteResult(etag=etag, size=size, expected_etag=expected, version_id=version)
         else:
             body = await collect(chunks, size, where)
             digest = md5_digest(body)
@@ -296,23 +362,38 @@ class S3Bucket:
                 raise content_mismatch(f"{self.display}: {quote_key(key)}")
             content_md5 = digest.hex()
             fast_attributes = obstore_attributes(attributes) if ep.fast_path else None
-            if fast_attributes is not None and obstore_safe(full):
-                etag = await self._put_fast(where, full, body, fast_attributes, attributes.tags)
+            if fast_attributes is not None and obstore_safe(full) and not self._md5_required:
+                try:
+                    etag, version = await self._put_fast(
+                        where, full, body, fast_attributes, attributes.tags
+                    )
+                except PermanentStoreError as exc:
+                    if exc.code not in _MD5_REQUIRED_CODES:
+                        raise
+                    # Object Lock: nothing was stored; send it again with its Content-MD5
+                    etag, version = await self._put_buffered(where, full, body, digest, attributes)
+                    self._md5_required = True
             else:
-                response = await ep._call(
-                    where,
-                    "put_object",
-                    ep.retry_policy,
-                    Bucket=self._name,
-                    Key=full,
-                    Body=body,
-                    ContentMD5=base64.b64encode(digest).decode(),
-                    **boto_headers(attributes),
-                )
-                etag = normalize_etag(response.get("ETag"))
-        if not obstore_safe(full):
-            await self._confirm_stored(key, full)
-        return WriteResult(etag=etag, size=size, expected_etag=content_md5)
+                etag, version = await self._put_buffered(where, full, body, digest, attributes)
+        if not obstore_safe(full) or "\\" in full:
+            await self._confirm_stored(key, full, size, etag, version)
+        return WriteResult(etag=etag, size=size, expected_etag=content_md5, version_id=version)
+
+    async def _put_buffered(
+        self, where: Where, full: str, body: bytes, digest: bytes, attributes: ObjectAttributes
+    ) -> tuple[str, str | None]:
+        """One PutObject through aiobotocore, with its Content-MD5: (etag, version id)."""
+        response = await self._ep._call(
+            where,
+            "put_object",
+            self._ep.retry_policy,
+            Bucket=self._name,
+            Key=full,
+            Body=body,
+            ContentMD5=base64.b64encode(digest).decode(),
+            **boto_headers(attributes),
+        )
+        return normalize_etag(response.get("ETag")), version_or_none(response.get("VersionId"))
 
     async def _put_streamed(
         self,
@@ -322,12 +403,12 @@ class S3Bucket:
         size: int,
         content_md5: str,
         headers: dict[str, str],
-    ) -> str:
+    ) -> tuple[str, str | None]:
         """One PUT whose body streams straight from `chunks`: memory stays at a chunk or
         two whatever the size, and the server refuses bytes that do not match
         `content_md5` (Content-MD5), so nothing unverified is stored under `full`.
         Not retried here: the stream cannot be replayed (the caller retries the object)."""
-        where = self._where(key)
+        where = self.where(key)
         headers["Content-Length"] = str(size)
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(content_md5)).decode()
         body = _Body(counted(chunks, size, where))
@@ -345,35 +426,87 @@ class S3Bucket:
                 raise content_mismatch(f"{self.display}: {quote_key(key)}") from exc
             raise
         etag = normalize_etag(response.headers.get("ETag"))
+        version = version_or_none(response.headers.get("x-amz-version-id"))
         if is_plain_md5(etag) and etag != content_md5:
             # a server that does not check Content-MD5 stored other bytes: take them away
+            # (in a versioned bucket, that version itself, not behind a delete marker)
             with contextlib.suppress(BucketvaultError):
-                await self.delete(key)
+                await self.delete(key, version_id=version)
             raise content_mismatch(f"{self.display}: {quote_key(key)}")
-        return etag
+        return etag, version
 
-    async def _confirm_stored(self, key: str, full: str) -> None:
-        """Some servers store an unusual key under another name (rclone turns `a/` into
-        `a`, and answers HEAD `a/` with `a`); for keys with path oddities, check that a
-        listing shows the exact key after the write."""
-        listed = [
-            info.key
-            async for info in list_objects(
-                self._ep.clients.wire,
-                where=self._where(key),
-                prefix=full,
-                start_after=None,
-                policy=self._ep.retry_policy,
-                page_size=1,
-                pages=1,
-            )
-        ]
-        if listed[:1] != [""]:
-            raise UnrepresentableKeyError(
-                f"{self._ep.url} accepted {quote_key(key)} in bucket {self._name!r} but stored "
-                "it under another name: this server cannot hold that key",
-                code="KeyChanged",
-            )
+    async def _confirm_stored(
+        self, key: str, full: str, size: int, etag: str, version: str | None
+    ) -> None:
+        """Some servers store an unusual key under another name, and answer requests for
+        the key with what they stored: rclone turns `a/` into the file `a`; SeaweedFS
+        turns `a//b` into `a/b`, `/a` into `a`, `a\\b` into `a/b`, and keeps only an
+        empty folder for `a/` (docs/servers.md). For keys with path oddities or a
+        backslash, a listing must show the exact key holding `size` bytes; if it does
+        not, what the write stored is taken away again and the key is reported
+        unrepresentable."""
+        where = self.where(key)
+        first, _ = await self._first_listed(where, full)
+        changed = first is None or (first.key, first.size) != (full, size)
+        if not changed and "//" in full:
+            # SeaweedFS lists `a/b` as `a//b` when asked for prefix `a//b`; asked for
+            # `a//`, it shows the `a/b` it stored (a key outside the prefix)
+            cut = full[: full.index("//") + 2]
+            first, _ = await self._first_listed(where, cut)
+            changed = first is None or not first.key.startswith(cut)
+        if not changed:
+            return
+        with contextlib.suppress(BucketvaultError):
+            # a DELETE of the same key reaches what the server made of it (SeaweedFS:
+            # `a/b` for `a//b`, the folder for `a/`) ...
+            await self.delete(key, version_id=version)
+            # ... but not always: SeaweedFS completes a multipart upload of `x/` as `x/x`.
+            # An object under the key holding what this write stored, written within the
+            # last minute by the server's own clock, is that stray.
+            stray, age = await self._first_listed(where, full)
+            if (
+                stray is not None
+                and stray.key.startswith(full)
+                and (stray.size, stray.etag) == (size, etag)
+                and age is not None
+                and age < 60
+            ):
+                await self.delete(stray.key[len(self._prefix) :])
+        raise UnrepresentableKeyError(
+            f"{self._ep.url} accepted {quote_key(key)} in bucket {self._name!r} but stored "
+            "it under another name: this server cannot hold that key",
+            code="KeyChanged",
+        )
+
+    async def _first_listed(
+        self, where: Where, prefix: str
+    ) -> tuple[ObjectInfo | None, float | None]:
+        """The first object of a listing under `prefix`, its key exactly as the server
+        sent it (even outside the prefix; not relative to the bucket's prefix), and its
+        age in seconds by the server's clock (None when the server does not tell)."""
+        query = {"list-type": "2", "encoding-type": "url", "max-keys": "1", "prefix": prefix}
+
+        async def page() -> WireResponse:
+            with translating(where):
+                return await self._ep.clients.wire.send(
+                    "GET", where, bucket=self._name, query=query
+                )
+
+        response = await retrying(page, self._ep.retry_policy)
+        root, ns = xml_children(response.body)
+        entry = root.find(f"{ns}Contents")
+        if entry is None:
+            return None, None
+        modified = parse_timestamp(entry.findtext(f"{ns}LastModified") or "")
+        now = parse_timestamp(response.headers.get("Date") or "")
+        info = ObjectInfo(
+            key=decode_key(entry.findtext(f"{ns}Key") or ""),
+            size=int(entry.findtext(f"{ns}Size") or 0),
+            etag=normalize_etag(entry.findtext(f"{ns}ETag")),
+            last_modified=modified or datetime.fromtimestamp(0, UTC),
+        )
+        age = (now - modified).total_seconds() if now and modified else None
+        return info, age
 
     async def _put_fast(
         self,
@@ -382,7 +515,7 @@ class S3Bucket:
         body: bytes,
         attributes: dict[str, str],
         tags: Mapping[str, str] | None,
-    ) -> str:
+    ) -> tuple[str, str | None]:
         store = self._ep.clients.store(self._name)
 
         async def put() -> Any:
@@ -397,13 +530,30 @@ class S3Bucket:
                 )
 
         result = await retrying(put, self._ep.retry_policy)
-        return normalize_etag(result.get("e_tag"))
+        return normalize_etag(result.get("e_tag")), version_or_none(result.get("version"))
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, *, version_id: str | None = None) -> None:
         full = self._full(key)
+        if version_id is not None:
+            await delete_version(self, key, full, version_id)
+            return
         await self._ep._call(
-            self._where(key), "delete_object", self._ep.retry_policy, Bucket=self._name, Key=full
+            self.where(key), "delete_object", self._ep.retry_policy, Bucket=self._name, Key=full
         )
+
+    # -- versions and Object Lock (s3_versions.py) --------------------------------------
+
+    async def versioning(self) -> Versioning:
+        return await versioning(self)
+
+    async def enable_versioning(self) -> Versioning:
+        return await enable_versioning(self)
+
+    def list_versions(self, *, prefix: str = "") -> AsyncIterator[VersionInfo]:
+        return list_versions(self, prefix=prefix)
+
+    async def object_lock(self) -> ObjectLock | None:
+        return await object_lock(self)
 
 
 class _Body:

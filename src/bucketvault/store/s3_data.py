@@ -313,9 +313,10 @@ async def multipart_upload(
     attributes: ObjectAttributes,
     policy: RetryPolicy,
     content_md5: str | None = None,
-) -> tuple[str, str]:
-    """Upload as a multipart upload; return (etag reported, etag expected). With
-    `content_md5`, the upload is aborted, not completed, unless the bytes hash to it."""
+) -> tuple[str, str, str | None]:
+    """Upload as a multipart upload; return (etag reported, etag expected, version id
+    the store gave the object). With `content_md5`, the upload is aborted, not
+    completed, unless the bytes hash to it."""
     bucket = where.bucket
     part_size = part_size_for(size, part_size)
 
@@ -388,7 +389,11 @@ async def multipart_upload(
                 await pending
         await _abort(client, where, full_key, upload_id)
         raise
-    return normalize_etag(response.get("ETag")), expected_multipart_etag(digests)
+    return (
+        normalize_etag(response.get("ETag")),
+        expected_multipart_etag(digests),
+        version_or_none(response.get("VersionId")),
+    )
 
 
 async def _completed_before(

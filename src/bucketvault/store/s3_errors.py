@@ -4,7 +4,8 @@ Every S3 request the store makes runs inside `translating(where)`. An S3 error c
 HTTP status is classified once, here:
 
     NoSuchBucket                                   -> NoSuchBucketError
-    NoSuchKey, 404 on an object                    -> NoSuchKeyError
+    NoSuchKey, NoSuchVersion, 404 on an object     -> NoSuchKeyError
+    NotImplemented, 501                            -> UnsupportedError
     AccessDenied, InvalidAccessKeyId,
     SignatureDoesNotMatch, 401, 403                -> AccessDeniedError
     SlowDown, RequestTimeout, InternalError, 429,
@@ -40,6 +41,7 @@ from bucketvault.errors import (
     StoreError,
     TransientStoreError,
     UnrepresentableKeyError,
+    UnsupportedError,
 )
 
 TRANSIENT_CODES = frozenset(
@@ -62,6 +64,8 @@ DENIED_CODES = frozenset(
 )
 CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"})
 MISSING_KEY_CODES = frozenset({"NoSuchKey", "NoSuchVersion"})
+# rclone serve s3 answers versioning, version and Object Lock calls with 501 NotImplemented
+UNSUPPORTED_CODES = frozenset({"NotImplemented"})
 
 _KEY_SHOWN = 120
 _XML_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
@@ -137,6 +141,13 @@ def from_response(code: str, status: int | None, where: Where) -> StoreError:
     if code in MISSING_KEY_CODES or code in ("404", "NotFound"):
         return NoSuchKeyError(
             f"{where.what()} not found at {ep}: it was deleted or never written",
+            code=code,
+            status=status,
+        )
+    if code in UNSUPPORTED_CODES or status == 501:
+        return UnsupportedError(
+            f"{ep} does not implement the request for {where.what()} "
+            f"({_answer(code, status)}): this server lacks the feature; use a store that has it",
             code=code,
             status=status,
         )

@@ -1,19 +1,28 @@
-"""`restore <bucket>`: mirror a backup bucket into a service bucket, creating it.
+"""`restore <bucket>`: put a snapshot of a backup bucket back into a service bucket.
 
-Non-destructive by default: nothing is deleted, and an existing object whose content
-differs is kept and reported unless OVERWRITE=true. bucketvault's bookkeeping metadata
-is stripped, so restored objects carry exactly the attributes they were backed up with.
+The snapshot is the latest, the last one completed at or before `at`, or the one named;
+`prefix` narrows it to part of the bucket (or one object). Non-destructive by default:
+nothing is deleted, and an existing object whose content differs is kept and reported
+unless OVERWRITE=true. Restored objects carry exactly the key, bytes, headers, user
+metadata and tags the snapshot recorded, each checked against its recorded MD5.
+
+A backup bucket written before snapshots existed is restored as a plain copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from bucketvault.config.services import ServiceConfig
+from bucketvault.history.layout import RESERVED
 from bucketvault.mirror import MirrorJob, MirrorOptions
+from bucketvault.mirror.filters import KeyFilter
+from bucketvault.store.base import Bucket
 from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.mirroring import mirror_reporting, mirror_result
 from bucketvault.tasks.result import ProgressCallback, TaskResult
+from bucketvault.tasks.snapshots import choose_snapshot, snapshot_source
 
 
 async def run_restore(
@@ -23,13 +32,30 @@ async def run_restore(
     target_bucket: str,
     *,
     overwrite: bool = False,
+    at: datetime | None = None,
+    snapshot: str | None = None,
+    prefix: str = "",
     progress: ProgressCallback | None = None,
 ) -> TaskResult:
+    options = MirrorOptions(
+        overwrite=overwrite, remove=False, bookkeeping=False, allow_empty_source=True
+    )
     async with service_stores(service, params) as stores:
-        job = MirrorJob(
-            stores.backup.bucket(backup_bucket),
-            stores.live.bucket(target_bucket),
-            MirrorOptions(overwrite=overwrite, remove=False, bookkeeping=False),
-        )
-        summary = await mirror_reporting(job, progress)
-    return mirror_result(summary, f"restored {backup_bucket} → {target_bucket}:")
+        target = stores.live.bucket(target_bucket)
+        header = await choose_snapshot(stores.backup, backup_bucket, at=at, snapshot=snapshot)
+        if header is None:
+            plain: Bucket = stores.backup.bucket(backup_bucket, prefix)
+            legacy = MirrorOptions(
+                overwrite=overwrite,
+                remove=False,
+                bookkeeping=False,
+                filter=KeyFilter(exclude=(RESERVED + "*",)),
+            )
+            summary = await mirror_reporting(
+                MirrorJob(plain, stores.live.bucket(target_bucket, prefix), legacy), progress
+            )
+            return mirror_result(summary, f"restored {backup_bucket} → {target_bucket}:")
+        async with snapshot_source(stores.backup, backup_bucket, header, prefix=prefix) as source:
+            summary = await mirror_reporting(MirrorJob(source, target, options), progress)
+    what = f"restored {backup_bucket}@{header.id}" + (f" (prefix {prefix!r})" if prefix else "")
+    return mirror_result(summary, f"{what} → {target_bucket}:")

@@ -1,8 +1,10 @@
 """`verify <bucket>`: compare a service bucket with its backup; change nothing.
 
-By default every backup object is read back and checked against its checksum, so
-rot in the backup store is found (READ_DATA=false compares listings and recorded
-checksums only).
+The backup side is the latest snapshot: every object it names must be in the live
+bucket with the same content, and nothing else. By default every object the snapshot
+names is read back from where the snapshot says it is and checked against the MD5 it
+recorded, so rot in the backup store is found (READ_DATA=false compares listings and
+recorded checksums only). A backup bucket without snapshots is compared as a plain copy.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from bucketvault.config.services import ServiceConfig
 from bucketvault.mirror.compare import CompareReport, KeyList, compare_buckets
 from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.result import MAX_ERROR_LINES, TaskResult
+from bucketvault.tasks.snapshots import choose_snapshot, snapshot_source
 
 
 def _lines(label: str, keys: KeyList) -> list[str]:
@@ -42,10 +45,16 @@ def verify_result(bucket: str, report: CompareReport) -> TaskResult:
 async def run_verify(
     service: ServiceConfig, params: Mapping[str, str], bucket: str, *, read_data: bool
 ) -> TaskResult:
+    backup_name = service.backup_bucket(bucket)
     async with service_stores(service, params) as stores:
-        report = await compare_buckets(
-            stores.live.bucket(bucket),
-            stores.backup.bucket(service.backup_bucket(bucket)),
-            read_data=read_data,
-        )
-    return verify_result(bucket, report)
+        live = stores.live.bucket(bucket)
+        header = await choose_snapshot(stores.backup, backup_name)
+        if header is None:
+            report = await compare_buckets(
+                live, stores.backup.bucket(backup_name), read_data=read_data
+            )
+            return verify_result(bucket, report)
+        async with snapshot_source(stores.backup, backup_name, header) as source:
+            report = await compare_buckets(live, source, read_data=read_data)
+    result = verify_result(bucket, report)
+    return TaskResult(f"{result.message} (snapshot {header.id})", result.errors)

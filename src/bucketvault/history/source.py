@@ -1,0 +1,163 @@
+"""A snapshot as a read-only bucket: what restore and verify read.
+
+`SnapshotSource` lists a snapshot's entries (optionally under a prefix) and opens each
+object where the snapshot says its bytes are: the current copy under its storage key
+when that still holds the recorded content (same stored ETag and size), otherwise the
+recorded version (versioned buckets) or the archived copy (other stores). A reader
+carries the attributes the snapshot recorded, with the MD5 the bytes must have, so
+every restore and verify checks the content end to end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
+
+from bucketvault.errors import IntegrityError, NoSuchKeyError, UnsupportedError, UsageError
+from bucketvault.history.index import EntryTable
+from bucketvault.history.layout import archive_key
+from bucketvault.history.record import Entry, Header
+from bucketvault.history.target import listed
+from bucketvault.store.base import Bucket, ObjectReader
+from bucketvault.store.keys import sort_key
+from bucketvault.store.model import (
+    META_SOURCE_ETAG,
+    ObjectAttributes,
+    ObjectInfo,
+    ObjectLock,
+    VersionInfo,
+    Versioning,
+    WriteResult,
+)
+
+
+class _EntryReader:
+    def __init__(self, info: ObjectInfo, attributes: ObjectAttributes, inner: ObjectReader):
+        self._info = info
+        self._attributes = attributes
+        self._inner = inner
+
+    @property
+    def info(self) -> ObjectInfo:
+        return self._info
+
+    @property
+    def attributes(self) -> ObjectAttributes:
+        return self._attributes
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._inner.chunks()
+
+
+class SnapshotSource:
+    def __init__(
+        self, backup: Bucket, table: EntryTable, header: Header, *, prefix: str = ""
+    ) -> None:
+        self._backup = backup
+        self._table = table
+        self._header = header
+        self._prefix = prefix
+
+    @property
+    def header(self) -> Header:
+        return self._header
+
+    @property
+    def name(self) -> str:
+        return self._backup.name
+
+    @property
+    def display(self) -> str:
+        return f"{self._backup.display}@{self._header.id}"
+
+    async def exists(self) -> bool:
+        return True
+
+    async def create(self, *, object_lock: ObjectLock | None = None) -> None:
+        raise UsageError("a snapshot is read-only")
+
+    async def versioning(self) -> Versioning:
+        return Versioning.UNSUPPORTED
+
+    async def enable_versioning(self) -> Versioning:
+        return Versioning.UNSUPPORTED
+
+    def list_versions(self, *, prefix: str = "") -> AsyncIterator[VersionInfo]:
+        raise UnsupportedError("a snapshot has no versions")
+
+    async def object_lock(self) -> ObjectLock | None:
+        return None
+
+    async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
+        after = sort_key(start_after) if start_after is not None else None
+        for entry in self._table.ordered(prefix=self._prefix):
+            if after is not None and sort_key(entry.key) <= after:
+                continue
+            yield listed(entry, self._header.completed)
+
+    def _entry(self, key: str) -> Entry:
+        entry = self._table.get(key)
+        if entry is None or not entry.key.startswith(self._prefix):
+            raise NoSuchKeyError(f"{self.display}: snapshot has no {key!r}")
+        return entry
+
+    def _reader_view(self, entry: Entry) -> tuple[ObjectInfo, ObjectAttributes]:
+        if entry.md5 is not None:
+            return listed(entry, self._header.completed), entry.checked_attributes()
+        # content MD5 unknown (another tool's multipart upload): check the bytes against
+        # the multipart ETag of the copy bucketvault itself uploaded, part sizes and all
+        info = ObjectInfo(
+            key=entry.key,
+            size=entry.size,
+            etag=entry.stored_etag,
+            last_modified=self._header.completed,
+        )
+        return info, entry.attributes.with_metadata({META_SOURCE_ETAG: entry.etag})
+
+    async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
+        entry = self._entry(key)
+        return listed(entry, self._header.completed), entry.checked_attributes()
+
+    @contextlib.asynccontextmanager
+    async def open(self, key: str, *, version_id: str | None = None) -> AsyncIterator[_EntryReader]:
+        entry = self._entry(key)
+        info, attributes = self._reader_view(entry)
+        async with contextlib.AsyncExitStack() as stack:
+            reader: ObjectReader | None = None
+            try:
+                current = await stack.enter_async_context(self._backup.open(entry.location))
+                if current.info.etag == entry.stored_etag and current.info.size == entry.size:
+                    reader = current
+            except NoSuchKeyError:
+                pass
+            if reader is None:
+                await stack.aclose()
+                reader = await stack.enter_async_context(self._older(entry))
+                if reader.info.size != entry.size:
+                    raise IntegrityError(
+                        f"{self.display}: the stored copy of {key!r} has {reader.info.size} "
+                        f"bytes, the snapshot says {entry.size}"
+                    )
+            yield _EntryReader(info, attributes, reader)
+
+    def _older(self, entry: Entry) -> contextlib.AbstractAsyncContextManager[ObjectReader]:
+        if entry.version is not None:
+            return self._backup.open(entry.location, version_id=entry.version)
+        return self._backup.open(archive_key(entry.stored_etag, entry.size))
+
+    def unrepresentable(self, key: str) -> str | None:
+        return None
+
+    async def write(
+        self,
+        key: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        size: int,
+        attributes: ObjectAttributes,
+        content_md5: str | None = None,
+    ) -> WriteResult:
+        raise UsageError("a snapshot is read-only")
+
+    async def delete(self, key: str, *, version_id: str | None = None) -> None:
+        raise UsageError("a snapshot is read-only")
