@@ -78,10 +78,10 @@ async def entries(bucket: Bucket, snapshot_id: str) -> AsyncIterator[Entry]:
                     first = False  # the header line
                     continue
                 if line:
-                    yield Entry.from_line(line.decode("utf-8"))
+                    yield Entry.from_line(line.decode("utf-8", "surrogatepass"))
     pending += inflate.flush()
     if pending.strip() and not first:
-        yield Entry.from_line(pending.decode("utf-8"))
+        yield Entry.from_line(pending.decode("utf-8", "surrogatepass"))
 
 
 class _Spool:
@@ -94,7 +94,7 @@ class _Spool:
         self.size = 0
 
     def write_line(self, line: str) -> None:
-        self._emit(self._deflate.compress(line.encode("utf-8") + b"\n"))
+        self._emit(self._deflate.compress(line.encode("utf-8", "surrogatepass") + b"\n"))
 
     def _emit(self, data: bytes) -> None:
         if data:

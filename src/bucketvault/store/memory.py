@@ -7,6 +7,7 @@ server; every S3 behaviour is still tested against real loopback servers.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -139,7 +140,9 @@ class MemoryBucket:
             if start_after is not None and sort_key(key) <= sort_key(start_after):
                 continue
             self._fault("list", key)
-            yield objects[self._prefix + key].info
+            info = objects[self._prefix + key].info
+            # stored under its full key; a listing speaks in keys relative to the prefix
+            yield info if not self._prefix else dataclasses.replace(info, key=key)
 
     def _get(self, key: str) -> _Stored:
         try:
