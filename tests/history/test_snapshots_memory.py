@@ -151,9 +151,8 @@ async def test_a_rotten_copy_is_reported_not_restored(tmp_path: Path) -> None:
     assert [i.key async for i in store.bucket("out").list()] == []
 
 
-def headers(*hours: int) -> list[Header]:
-    return [
-        Header(
+def header_at(h: int) -> Header:
+    return Header(
             id=new_snapshot_id(T0 + timedelta(hours=h)),
             service="s",
             bucket="b",
@@ -168,8 +167,10 @@ def headers(*hours: int) -> list[Header]:
             deleted=0,
             versioned=True,
         )  # fmt: skip
-        for h in hours
-    ]
+
+
+def headers(*hours: int) -> list[Header]:
+    return [header_at(h) for h in hours]
 
 
 def test_choose() -> None:
