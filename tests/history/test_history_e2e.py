@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bucketvault.loopback import LoopbackServer
+from bucketvault.loopback import LoopbackServer, loopback_server
 from tests.conftest import boto_client
 from tests.e2e.helpers import Result, put, run_cli, snapshot
 
@@ -64,12 +64,31 @@ def damage(live: LoopbackServer, bucket: str) -> None:
     put(live, bucket, "docs/new.txt", b"new")
 
 
+@pytest.fixture(scope="module")
+def backup_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
+    with loopback_server("moto", tmp_path_factory.mktemp("backup-moto")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def backup_rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
+    with loopback_server("rclone", tmp_path_factory.mktemp("backup-rclone")) as server:
+        yield server
+
+
 @pytest.fixture
-def pair(request: pytest.FixtureRequest) -> Iterator[tuple[LoopbackServer, LoopbackServer]]:
+def live_moto(tmp_path: Path) -> Iterator[LoopbackServer]:
+    """A live store of the test's own: a backup plan backs up every bucket it holds."""
+    with loopback_server("moto", tmp_path / "live") as server:
+        yield server
+
+
+@pytest.fixture
+def pair(request: pytest.FixtureRequest) -> tuple[LoopbackServer, LoopbackServer]:
     live_kind, backup_kind = request.param
-    live: LoopbackServer = request.getfixturevalue(live_kind)
-    backup: LoopbackServer = request.getfixturevalue(backup_kind)
-    yield live, backup
+    live: LoopbackServer = request.getfixturevalue(f"live_{live_kind}")
+    backup: LoopbackServer = request.getfixturevalue(f"backup_{backup_kind}")
+    return live, backup
 
 
 PAIRS = {
@@ -181,8 +200,9 @@ def test_prune_keeps_exactly_what_kept_snapshots_name(
 
 
 def test_object_lock_refused_where_the_store_has_none(
-    moto: LoopbackServer, rclone: LoopbackServer
+    live_moto: LoopbackServer, backup_rclone: LoopbackServer
 ) -> None:
+    moto, rclone = live_moto, backup_rclone
     env = {
         "BUCKETVAULT_SECRET_ACCESS_KEY": moto.secret_key,
         "BUCKETVAULT_BACKUP_ACCESS_KEY_ID": rclone.access_key,
@@ -197,8 +217,10 @@ def test_object_lock_refused_where_the_store_has_none(
     assert run_cli("service", "show", "locked").exit_code != 0  # nothing was saved
 
 
-def test_object_locked_backups_survive_prune(moto: LoopbackServer, bucketvault_home: Path) -> None:
-    live = backup = moto
+def test_object_locked_backups_survive_prune(
+    live_moto: LoopbackServer, backup_moto: LoopbackServer, bucketvault_home: Path
+) -> None:
+    live, backup = live_moto, backup_moto
     bucket = "locked-" + os.urandom(4).hex()
     env = {
         "BUCKETVAULT_SECRET_ACCESS_KEY": live.secret_key,
