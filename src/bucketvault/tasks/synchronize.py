@@ -16,7 +16,9 @@ from typing import Any
 
 from bucketvault.config.home import home_dir, read_json, write_private
 from bucketvault.config.services import ServiceConfig
+from bucketvault.errors import ObjectLockedError
 from bucketvault.store.base import Endpoint
+from bucketvault.store.model import Versioning
 from bucketvault.store.retry import RetryPolicy, retrying
 from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.result import TaskResult
@@ -38,15 +40,29 @@ def orphan_marks(service: str) -> dict[str, datetime]:
     return {k: datetime.fromisoformat(v) for k, v in _load_marks(service).items()}
 
 
-async def _empty_and_delete(backup: Endpoint, name: str) -> int:
+async def _empty_and_delete(backup: Endpoint, name: str) -> bool:
+    """Remove every object (every version, on a versioned bucket: its snapshots' history
+    goes with it) and then the bucket. False when Object Lock still retains some: the
+    bucket is kept and tried again at the next run."""
     bucket = backup.bucket(name)
     policy = RetryPolicy()
-    removed = 0
-    async for info in bucket.list():
-        await retrying(lambda key=info.key: bucket.delete(key), policy)  # type: ignore[misc]
-        removed += 1
+    locked = 0
+    if await bucket.versioning() in (Versioning.ENABLED, Versioning.SUSPENDED):
+        async for version in bucket.list_versions():
+            try:
+                await retrying(
+                    lambda v=version: bucket.delete(v.key, version_id=v.version_id),  # type: ignore[misc]
+                    policy,
+                )
+            except ObjectLockedError:
+                locked += 1
+    else:
+        async for info in bucket.list():
+            await retrying(lambda key=info.key: bucket.delete(key), policy)  # type: ignore[misc]
+    if locked:
+        return False
     await retrying(lambda: backup.delete_bucket(name), policy)
-    return removed
+    return True
 
 
 async def run_synchronize(
@@ -60,7 +76,7 @@ async def run_synchronize(
             b for b in await stores.backup.list_buckets() if b.startswith(service.bucket_prefix)
         ]
         marks = _load_marks(service.name)
-        kept, removed, newly = [], [], []
+        kept, removed, newly, locked = [], [], [], []
         for backup_bucket in backups:
             source = backup_bucket[len(service.bucket_prefix) :]
             if source in live:
@@ -70,9 +86,11 @@ async def run_synchronize(
             if since == now:
                 newly.append(backup_bucket)
             if now - since >= retention:
-                await _empty_and_delete(stores.backup, backup_bucket)
-                marks.pop(backup_bucket, None)
-                removed.append(backup_bucket)
+                if await _empty_and_delete(stores.backup, backup_bucket):
+                    marks.pop(backup_bucket, None)
+                    removed.append(backup_bucket)
+                else:
+                    locked.append(backup_bucket)
             else:
                 kept.append(backup_bucket)
         for stale in set(marks) - set(backups):
@@ -86,4 +104,6 @@ async def run_synchronize(
         )
     if removed:
         parts.append(f"removed after retention: {', '.join(removed)}")
+    if locked:
+        parts.append(f"kept while Object Lock retains their objects: {', '.join(locked)}")
     return TaskResult("; ".join(parts))
