@@ -51,14 +51,11 @@ def test_merged(
         journal.record(e)
     for key in deleted:
         journal.record_deleted(key)
-    assert [e.key for e in journal.listing()] == keys
-    changes = list(journal.merged())
-    added = sum(c.entry is not None and c.before is None for c in changes)
-    changed = sum(
-        c.entry is not None and c.before is not None and c.entry != c.before for c in changes
-    )
-    removed = sum(c.entry is None and c.before is not None for c in changes)
-    assert (added, changed, removed) == counts
+    assert [key for key, _, _ in journal.listing()] == keys
+    assert [Entry.from_line(line).key for line in journal.lines()] == keys
+    found = journal.counts()
+    assert (found.added, found.changed, found.deleted) == counts
+    assert found.objects == len(keys)
     for key in deleted:
         assert journal.current(key) is None
 
@@ -68,7 +65,7 @@ def test_a_killed_run_resumes_only_on_the_same_parent(journal: Journal, tmp_path
     journal.close()
     again = Journal(tmp_path / "j" / "bucket.db")
     assert again.resume_or_reset("parent-1")  # same parent: keep what was written
-    assert [e.key for e in again.listing()] == ["a", "b", "c", "d", "é"]
+    assert [key for key, _, _ in again.listing()] == ["a", "b", "c", "d", "é"]
     again.close()
     other = Journal(tmp_path / "j" / "bucket.db")
     assert not other.resume_or_reset("parent-2")  # another run published since: start over
@@ -83,5 +80,5 @@ def test_listing_pages_through_many_keys(tmp_path: Path) -> None:
     j.load_parent(entry(f"k{i:05d}") for i in range(0, 5000, 2))
     for i in range(1, 5000, 2):
         j.record(entry(f"k{i:05d}"))
-    assert [e.key for e in j.listing()] == [f"k{i:05d}" for i in range(5000)]
+    assert [key for key, _, _ in j.listing()] == [f"k{i:05d}" for i in range(5000)]
     j.discard()

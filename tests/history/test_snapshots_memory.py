@@ -15,7 +15,7 @@ from bucketvault.history.diff import diff_entries
 from bucketvault.history.index import EntryTable, connect
 from bucketvault.history.journal import Journal
 from bucketvault.history.layout import ARCHIVE, new_snapshot_id
-from bucketvault.history.record import Header
+from bucketvault.history.record import Entry, Header
 from bucketvault.history.source import SnapshotSource
 from bucketvault.history.target import BackupTarget
 from bucketvault.mirror import MirrorJob, MirrorOptions, run_mirror
@@ -65,7 +65,7 @@ async def backup(endpoint: MemoryEndpoint, tmp: Path, when: datetime) -> Header:
         )
     )
     assert summary.ok
-    entries = [c.entry for c in journal.merged() if c.entry is not None]
+    entries = [Entry.from_line(line) for line in journal.lines()]
     header = Header(
         id=new_snapshot_id(when), service="svc", bucket="live", backup_bucket="backup",
         started=when, completed=when, parent=parent.id if parent else None,

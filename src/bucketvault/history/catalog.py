@@ -17,7 +17,8 @@ import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 
-from bucketvault.errors import NoSuchKeyError, NotFoundError, PlanInputError
+from bucketvault.errors import IntegrityError, NoSuchKeyError, NotFoundError, PlanInputError
+from bucketvault.history.index import Row
 from bucketvault.history.layout import (
     HEADER_SUFFIX,
     SNAPSHOTS,
@@ -64,24 +65,42 @@ async def headers(endpoint: Endpoint, backup_bucket: str) -> list[Header]:
     return sorted((h for h in found if h is not None), key=lambda h: (h.completed, h.id))
 
 
-async def entries(bucket: Bucket, snapshot_id: str) -> AsyncIterator[Entry]:
-    """The entries of one snapshot, streamed and decompressed as they arrive."""
+async def lines(bucket: Bucket, snapshot_id: str) -> AsyncIterator[str]:
+    """The record lines of one snapshot (header line skipped), streamed and decompressed
+    as they arrive."""
     inflate = zlib.decompressobj(wbits=31)
     pending = b""
     first = True
     async with bucket.open(records_key(snapshot_id)) as reader:
         async for chunk in reader.chunks():
             pending += inflate.decompress(chunk)
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
                 if first:
-                    first = False  # the header line
-                    continue
-                if line:
-                    yield Entry.from_line(line.decode("utf-8", "surrogatepass"))
+                    first = False
+                elif line:
+                    yield line.decode("utf-8", "surrogatepass")
     pending += inflate.flush()
     if pending.strip() and not first:
-        yield Entry.from_line(pending.decode("utf-8", "surrogatepass"))
+        yield pending.decode("utf-8", "surrogatepass")
+
+
+async def rows(bucket: Bucket, snapshot_id: str) -> AsyncIterator[Row]:
+    """(key, size, etag, line) of each record: parsed once, the line kept as it is."""
+    async for line in lines(bucket, snapshot_id):
+        try:
+            record = json.loads(line)
+            yield record["key"], int(record["size"]), record["etag"], line
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(
+                f"a snapshot record is malformed ({exc}): {line[:120]!r}"
+            ) from None
+
+
+async def entries(bucket: Bucket, snapshot_id: str) -> AsyncIterator[Entry]:
+    """The entries of one snapshot."""
+    async for line in lines(bucket, snapshot_id):
+        yield Entry.from_line(line)
 
 
 class _Spool:

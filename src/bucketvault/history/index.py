@@ -17,6 +17,11 @@ from bucketvault.store.keys import sort_key
 
 PAGE = 1000
 
+Row = tuple[str, int, str, str]
+"""(key, size, etag, line) of one entry."""
+Stored = tuple[bytes, int, str | None, str | None]
+"""(sort key, size, etag, line) as stored; etag and line are None for a deletion mark."""
+
 
 def connect(path: Path | str) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -33,19 +38,24 @@ class EntryTable:
         self.name = name
         conn.execute(
             f"CREATE TABLE IF NOT EXISTS {name} "
-            "(k BLOB PRIMARY KEY, size INTEGER NOT NULL, line TEXT) WITHOUT ROWID"
+            "(k BLOB PRIMARY KEY, size INTEGER NOT NULL, etag TEXT, line TEXT) WITHOUT ROWID"
         )
 
     def clear(self) -> None:
         self._conn.execute(f"DELETE FROM {self.name}")
 
     def load(self, entries: Iterable[Entry]) -> int:
+        return self.load_rows((e.key, e.size, e.etag, e.to_line()) for e in entries)
+
+    def load_rows(self, rows_in: Iterable[Row]) -> int:
+        """Store (key, size, etag, line) rows as they are: the line text is kept verbatim,
+        so entries that do not change are never parsed or written again."""
         count = 0
-        rows: list[tuple[bytes, int, str]] = []
+        rows: list[tuple[bytes, int, str, str]] = []
         self._conn.execute("BEGIN")
         try:
-            for entry in entries:
-                rows.append((sort_key(entry.key), entry.size, entry.to_line()))
+            for key, size, etag, line in rows_in:
+                rows.append((sort_key(key), size, etag, line))
                 if len(rows) >= PAGE:
                     self._insert(rows)
                     count += len(rows)
@@ -58,17 +68,17 @@ class EntryTable:
             raise
         return count
 
-    def _insert(self, rows: list[tuple[bytes, int, str]]) -> None:
+    def _insert(self, rows: list[tuple[bytes, int, str, str]]) -> None:
         self._conn.executemany(
-            f"INSERT OR REPLACE INTO {self.name} (k, size, line) VALUES (?,?,?)", rows
+            f"INSERT OR REPLACE INTO {self.name} (k, size, etag, line) VALUES (?,?,?,?)", rows
         )
 
     def put(self, entry: Entry) -> None:
-        self._insert([(sort_key(entry.key), entry.size, entry.to_line())])
+        self._insert([(sort_key(entry.key), entry.size, entry.etag, entry.to_line())])
 
     def mark_deleted(self, key: str) -> None:
         self._conn.execute(
-            f"INSERT OR REPLACE INTO {self.name} (k, size, line) VALUES (?,0,NULL)",
+            f"INSERT OR REPLACE INTO {self.name} (k, size, etag, line) VALUES (?,0,NULL,NULL)",
             (sort_key(key),),
         )
 
@@ -78,31 +88,30 @@ class EntryTable:
         ).fetchone()
         return Entry.from_line(row[0]) if row is not None and row[0] is not None else None
 
-    def ordered(self, *, prefix: str = "") -> Iterator[Entry]:
-        """Every entry whose key starts with `prefix`, in key order; read a page at a time
-        (keyset), so rows may be added behind the read position while it runs."""
+    def rows(self, *, prefix: str = "", deleted: bool = False) -> Iterator[Stored]:
+        """(key bytes, size, etag, line) of every row whose key starts with `prefix`, in key
+        order (with `deleted`, also the deletion marks, whose line is None). Read a page
+        at a time (keyset), so rows may be added behind the read position meanwhile."""
         low = sort_key(prefix)
-        after: bytes | None = None
+        live = "" if deleted else " AND line IS NOT NULL"
+        query = (
+            f"SELECT k, size, etag, line FROM {self.name} WHERE k {{}} ?{live} ORDER BY k LIMIT ?"
+        )
+        rows = self._conn.execute(query.format(">="), (low, PAGE)).fetchall()
         while True:
-            if after is None:
-                rows = self._conn.execute(
-                    f"SELECT k, line FROM {self.name} WHERE k >= ? AND line IS NOT NULL "
-                    "ORDER BY k LIMIT ?",
-                    (low, PAGE),
-                ).fetchall()
-            else:
-                rows = self._conn.execute(
-                    f"SELECT k, line FROM {self.name} WHERE k > ? AND line IS NOT NULL "
-                    "ORDER BY k LIMIT ?",
-                    (after, PAGE),
-                ).fetchall()
-            for k, line in rows:
+            for k, size, etag, line in rows:
                 if not bytes(k).startswith(low):
                     return
-                yield Entry.from_line(line)
+                yield bytes(k), size, etag, line
             if len(rows) < PAGE:
                 return
-            after = rows[-1][0]
+            rows = self._conn.execute(query.format(">"), (rows[-1][0], PAGE)).fetchall()
+
+    def ordered(self, *, prefix: str = "") -> Iterator[Entry]:
+        """Every entry whose key starts with `prefix`, in key order."""
+        for _, _, _, line in self.rows(prefix=prefix):
+            assert line is not None
+            yield Entry.from_line(line)
 
     def count(self) -> tuple[int, int]:
         """(objects, bytes) of the entries present."""

@@ -13,18 +13,24 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bucketvault.history.index import EntryTable, connect
+from bucketvault.history.index import EntryTable, Stored, connect
 from bucketvault.history.record import Entry
 from bucketvault.store.keys import sort_key
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    """One key of the new snapshot against its parent."""
+class Counts:
+    """The new snapshot against its parent."""
 
-    key: str
-    entry: Entry | None  # None: deleted
-    before: Entry | None  # the parent's entry
+    objects: int
+    bytes: int
+    added: int
+    changed: int
+    deleted: int
+
+
+def _key(k: bytes) -> str:
+    return k.decode("utf-8", "surrogatepass")
 
 
 class Journal:
@@ -70,48 +76,60 @@ class Journal:
             return None if row[0] is None else Entry.from_line(row[0])
         return self.parent.get(key)
 
-    def _raw_changes(self) -> Iterator[tuple[bytes, str | None]]:
-        after = b""
-        first = True
-        while True:
-            rows = self._conn.execute(
-                "SELECT k, line FROM changes WHERE k > ? OR ? ORDER BY k LIMIT 1000",
-                (after, first),
-            ).fetchall()
-            yield from ((bytes(k), line) for k, line in rows)
-            if len(rows) < 1000:
-                return
-            after, first = bytes(rows[-1][0]), False
-
-    def merged(self) -> Iterator[Change]:
-        """Every key of parent and changes, in key order, with both sides."""
-        parents = iter(self.parent.ordered())
-        changes = self._raw_changes()
+    def _merged(self) -> Iterator[tuple[Stored | None, Stored | None]]:
+        """(parent row, change row) for every key, in key order; either may be None."""
+        parents = self.parent.rows()
+        changes = self.changes.rows(deleted=True)
         p = next(parents, None)
         c = next(changes, None)
         while p is not None or c is not None:
-            pk = sort_key(p.key) if p is not None else None
-            if c is None or (pk is not None and pk < c[0]):
-                assert p is not None
-                yield Change(p.key, p, p)
+            if c is None or (p is not None and p[0] < c[0]):
+                yield p, None
                 p = next(parents, None)
-                continue
-            entry = Entry.from_line(c[1]) if c[1] is not None else None
-            before = p if pk == c[0] else None
-            key = entry.key if entry is not None else (before.key if before else None)
-            if key is None:  # deleted, and never in the parent: nothing to say
+            elif p is None or c[0] < p[0]:
+                yield None, c
                 c = next(changes, None)
-                continue
-            yield Change(key, entry, before)
-            if pk == c[0]:
+            else:
+                yield p, c
                 p = next(parents, None)
-            c = next(changes, None)
+                c = next(changes, None)
 
-    def listing(self) -> Iterator[Entry]:
-        """What the backup bucket holds, in key order (the mirror's target listing)."""
-        for change in self.merged():
-            if change.entry is not None:
-                yield change.entry
+    def _current(self) -> Iterator[Stored]:
+        """The row for each key the backup bucket now holds, in key order."""
+        for parent, change in self._merged():
+            row = change if change is not None else parent
+            if row is not None and row[3] is not None:
+                yield row
+
+    def listing(self) -> Iterator[tuple[str, int, str]]:
+        """(key, size, live ETag) of what the backup bucket holds, in key order: the
+        mirror's target listing, read without parsing a record."""
+        for k, size, etag, _ in self._current():
+            yield _key(k), size, etag or ""
+
+    def lines(self) -> Iterator[str]:
+        """The new snapshot's records in key order; unchanged ones copied verbatim."""
+        for _, _, _, line in self._current():
+            assert line is not None
+            yield line
+
+    def counts(self) -> Counts:
+        objects = size = added = changed = deleted = 0
+        for parent, change in self._merged():
+            if change is None:
+                assert parent is not None
+                objects += 1
+                size += parent[1]
+            elif change[3] is None:
+                deleted += parent is not None
+            else:
+                objects += 1
+                size += change[1]
+                if parent is None:
+                    added += 1
+                elif parent[3] != change[3]:
+                    changed += 1
+        return Counts(objects, size, added, changed, deleted)
 
     def close(self) -> None:
         self._conn.close()

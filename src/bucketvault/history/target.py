@@ -83,8 +83,8 @@ class BackupTarget:
         return await self._inner.object_lock()
 
     async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
-        for entry in self._journal.listing():
-            yield listed(entry)
+        for key, size, etag in self._journal.listing():
+            yield ObjectInfo(key=key, size=size, etag=etag, last_modified=EPOCH)
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         entry = self._journal.current(key)

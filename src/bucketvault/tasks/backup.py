@@ -12,7 +12,7 @@ the next run carry on without copying again what it already copied.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bucketvault.config.home import home_dir
@@ -85,7 +85,7 @@ async def run_backup(
             header = _header(
                 journal, service, bucket, backup_name, snapshot_id, started, parent, versioned
             )
-            await catalog.publish(root, header, _lines(journal))
+            await catalog.publish(root, header, journal.lines())
         except BaseException:
             journal.close()
             raise
@@ -99,12 +99,6 @@ async def run_backup(
     return TaskResult(message, result.errors)
 
 
-def _lines(journal: Journal) -> Iterator[str]:
-    for change in journal.merged():
-        if change.entry is not None:
-            yield change.entry.to_line()
-
-
 def _header(
     journal: Journal,
     service: ServiceConfig,
@@ -115,17 +109,7 @@ def _header(
     parent: Header | None,
     versioned: bool,
 ) -> Header:
-    objects = size = added = changed = deleted = 0
-    for change in journal.merged():
-        if change.entry is None:
-            deleted += change.before is not None
-            continue
-        objects += 1
-        size += change.entry.size
-        if change.before is None:
-            added += 1
-        elif change.before != change.entry:
-            changed += 1
+    counts = journal.counts()
     return Header(
         id=snapshot_id,
         service=service.name,
@@ -134,10 +118,10 @@ def _header(
         started=started,
         completed=datetime.now(UTC),
         parent=parent.id if parent else None,
-        objects=objects,
-        bytes=size,
-        added=added,
-        changed=changed,
-        deleted=deleted,
+        objects=counts.objects,
+        bytes=counts.bytes,
+        added=counts.added,
+        changed=counts.changed,
+        deleted=counts.deleted,
         versioned=versioned,
     )

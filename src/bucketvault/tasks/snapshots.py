@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bucketvault.config.services import ServiceConfig
 from bucketvault.history import catalog
-from bucketvault.history.index import EntryTable, connect
+from bucketvault.history.index import EntryTable, Row, connect
 from bucketvault.history.journal import Journal
 from bucketvault.history.record import Header
 from bucketvault.history.source import SnapshotSource
@@ -19,15 +19,15 @@ from bucketvault.store.base import Bucket, Endpoint
 from bucketvault.store.model import ObjectLock, Versioning
 
 
-async def fill(table: EntryTable, bucket: Bucket, snapshot_id: str, *, batch: int = 2000) -> None:
+async def fill(table: EntryTable, bucket: Bucket, snapshot_id: str, *, batch: int = 5000) -> None:
     """Read a snapshot's records into `table`, a batch at a time."""
-    pending = []
-    async for entry in catalog.entries(bucket, snapshot_id):
-        pending.append(entry)
+    pending: list[Row] = []
+    async for row in catalog.rows(bucket, snapshot_id):
+        pending.append(row)
         if len(pending) >= batch:
-            table.load(pending)
+            table.load_rows(pending)
             pending = []
-    table.load(pending)
+    table.load_rows(pending)
 
 
 @contextlib.asynccontextmanager
