@@ -149,6 +149,18 @@ def test_point_in_time_restore(
     assert "- docs/01.txt" in diff.stdout and "+ docs/new.txt" in diff.stdout
     assert "M docs/00.txt" in diff.stdout
 
+    # verify compares the live bucket with the latest snapshot, reading every copy back
+    verified = plan("start", "verify", *creds(backup), "-p", f"S3_BUCKET={backup_bucket}")
+    assert verified.exit_code == 0, verified.stderr
+
+    # the bucket back as of the first backup, over the damaged live data
+    back = plan("start", "restore", *creds(backup), "-p", f"S3_BUCKET={backup_bucket}",
+                "-p", f"SNAPSHOT={first_id}", "-p", "OVERWRITE=true")  # fmt: skip
+    assert back.exit_code == 0, back.stderr
+    now = snapshot(live, bucket, tags=True)
+    assert {k: v for k, v in now.items() if k != "docs/new.txt"} == original
+    assert "docs/new.txt" in now  # a restore never deletes
+
     # a new machine: an empty home, the same service, and every snapshot is there
     monkeypatch.setenv("BUCKETVAULT_HOME", str(tmp_path / "new-machine"))
     add_service(live, backup)
