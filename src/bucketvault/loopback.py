@@ -169,7 +169,13 @@ class LoopbackServer:
     def _seaweed_command(self) -> list[str]:
         if not self.ports:
             admin, admin_grpc = free_port_pair(10000)
-            self.ports = {flag: free_port() for flag in SEAWEED_PORT_FLAGS}
+            taken = {self.port, admin, admin_grpc}
+            for flag in SEAWEED_PORT_FLAGS:
+                port = free_port()
+                while port in taken:  # the kernel may hand out a port twice
+                    port = free_port()
+                taken.add(port)
+                self.ports[flag] = port
             self.ports |= {"admin.port": admin, "admin.port.grpc": admin_grpc}
         identities = self.root.parent / f"seaweed-{self.port}-identities.json"
         identities.touch(mode=0o600)
@@ -259,12 +265,14 @@ class LoopbackServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        # `weed mini` can hang on SIGTERM; SIGINT (Ctrl+C) stops it in a few seconds
-        stop_signal = signal.SIGINT if self.kind == "seaweed" else signal.SIGTERM
+        # `weed mini` can hang on SIGTERM; on SIGINT (Ctrl+C) it stops in a second or two,
+        # unless its volume server waits for a client connection to go idle (up to a
+        # minute): everything it stored is in its files by then, so it is killed sooner
+        seaweed = self.kind == "seaweed"
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, stop_signal)
+            os.killpg(self.process.pid, signal.SIGINT if seaweed else signal.SIGTERM)
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=5 if seaweed else 10)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)

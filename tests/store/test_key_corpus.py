@@ -171,10 +171,12 @@ async def test_double_slash_is_told_from_its_neighbours(
 
 
 @pytest.mark.parametrize("path", ["buffered", "streamed", "multipart"])
-@pytest.mark.parametrize("key", ["a//b", "/leading", "back\\slash", "trailing/"])
+@pytest.mark.parametrize("key", ["a//b", "trailing/"])
 async def test_changed_key_is_caught_whatever_the_write_path(
     seaweed: LoopbackServer, path: str, key: str
 ) -> None:
+    """`a//b` tests the listing that SeaweedFS echoes; `trailing/` the stray that its
+    multipart upload makes (`trailing/trailing`), which a DELETE of the key misses."""
     MiB = 1024 * 1024
     endpoint = S3Endpoint(
         seaweed.endpoint(),

@@ -1,4 +1,5 @@
-"""S3Endpoint/S3Bucket against real loopback servers (moto and rclone)."""
+"""S3Endpoint/S3Bucket against real loopback servers (moto and rclone; SeaweedFS for the
+tests marked WITH_SEAWEED)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bucketvault.errors import (
     IntegrityError,
     NoSuchBucketError,
     NoSuchKeyError,
+    PermanentStoreError,
     TransientStoreError,
     UnrepresentableKeyError,
 )
@@ -32,11 +34,20 @@ from bucketvault.store import (
 from bucketvault.store.s3_data import part_size_for
 from bucketvault.store.s3_listing import list_objects
 from tests.conftest import boto_client, new_bucket_name
-from tests.store.conftest import ATTRIBUTES, FAST_RETRY, chunks_of, list_keys, put, read_all
+from tests.store.conftest import (
+    ATTRIBUTES,
+    FAST_RETRY,
+    WITH_SEAWEED,
+    chunks_of,
+    list_keys,
+    put,
+    read_all,
+)
 
 MiB = 1024 * 1024
 
 
+@WITH_SEAWEED
 @pytest.mark.parametrize("key", ["attrs/fast.txt", "attrs/\tfaithful"], ids=["obstore", "botocore"])
 async def test_attributes_round_trip(s3: LoopbackServer, s3_bucket: Bucket, key: str) -> None:
     assert obstore_safe(key) == (key == "attrs/fast.txt")
@@ -58,6 +69,7 @@ async def test_attributes_round_trip(s3: LoopbackServer, s3_bucket: Bucket, key:
         assert attributes.tags == expected_tags
 
 
+@WITH_SEAWEED
 async def test_untagged_object_reports_no_tags(s3: LoopbackServer, s3_bucket: Bucket) -> None:
     for key in ("plain", "plain\ttab"):
         await put(s3_bucket, key, b"x")
@@ -65,6 +77,7 @@ async def test_untagged_object_reports_no_tags(s3: LoopbackServer, s3_bucket: Bu
             assert reader.attributes.tags == (None if s3.kind == "rclone" else {})
 
 
+@WITH_SEAWEED
 async def test_multipart_write_etag_matches_expected(s3: LoopbackServer) -> None:
     endpoint = S3Endpoint(s3.endpoint(), retry_policy=FAST_RETRY)
     try:
@@ -91,6 +104,7 @@ async def test_multipart_write_etag_matches_expected(s3: LoopbackServer) -> None
         await endpoint.close()
 
 
+@WITH_SEAWEED
 async def test_failed_multipart_write_leaves_no_upload(
     s3: LoopbackServer, s3_bucket: Bucket
 ) -> None:
@@ -105,6 +119,7 @@ async def test_failed_multipart_write_leaves_no_upload(
     assert await list_keys(s3_bucket) == []
 
 
+@WITH_SEAWEED
 async def test_source_size_mismatch_is_an_integrity_error(s3_bucket: Bucket) -> None:
     with pytest.raises(IntegrityError):
         await s3_bucket.write("short", chunks_of(b"abc"), size=4, attributes=ObjectAttributes())
@@ -132,6 +147,16 @@ async def test_listing_is_in_utf8_byte_order(s3_bucket: Bucket) -> None:
     assert await list_keys(s3_bucket, start_after="a.b") == expected[4:]
 
 
+@pytest.mark.parametrize("s3", ["seaweed"], indirect=True)
+async def test_listing_out_of_byte_order_is_refused(s3_bucket: Bucket) -> None:
+    """SeaweedFS lists a directory tree: `a/b` before `a-b` (and `a b`, `a.b`). Such a
+    listing is refused, never handed to a merge that relies on UTF-8 byte order."""
+    for key in ("a-b", "a/b"):
+        await put(s3_bucket, key, b"x")
+    with pytest.raises(PermanentStoreError, match="does not sort keys by UTF-8 bytes"):
+        await list_keys(s3_bucket)
+
+
 def in_pages_of_two(endpoint: S3Endpoint, bucket: Bucket) -> AsyncIterator[ObjectInfo]:
     return list_objects(
         endpoint.clients.wire,
@@ -154,6 +179,7 @@ async def test_listing_pages_and_prefix(s3_endpoint: S3Endpoint, s3_bucket: Buck
     assert narrowed.display.endswith(f"/{s3_bucket.name}/a")
 
 
+@WITH_SEAWEED
 async def test_bucket_lifecycle(s3_endpoint: S3Endpoint) -> None:
     name = new_bucket_name()
     bucket = s3_endpoint.bucket(name)
@@ -169,6 +195,7 @@ async def test_bucket_lifecycle(s3_endpoint: S3Endpoint) -> None:
     assert not await bucket.exists()
 
 
+@WITH_SEAWEED
 async def test_missing_bucket_and_key(s3_endpoint: S3Endpoint, s3_bucket: Bucket) -> None:
     missing = s3_endpoint.bucket(new_bucket_name("missing"))
     with pytest.raises(NoSuchBucketError, match="does not exist"):
@@ -183,6 +210,7 @@ async def test_missing_bucket_and_key(s3_endpoint: S3Endpoint, s3_bucket: Bucket
         await s3_bucket.head("nope")
 
 
+@WITH_SEAWEED
 async def test_keys_over_1024_bytes_are_unrepresentable(s3_bucket: Bucket) -> None:
     assert s3_bucket.unrepresentable("k" * 1024) is None
     reason = s3_bucket.unrepresentable("k" * 1025)
@@ -191,11 +219,13 @@ async def test_keys_over_1024_bytes_are_unrepresentable(s3_bucket: Bucket) -> No
         await put(s3_bucket, "k" * 1025, b"x")
 
 
-async def test_wrong_secret_is_access_denied(rclone: LoopbackServer) -> None:
-    # moto_server does not check signatures, so only rclone can show this
+@pytest.mark.parametrize("kind", ["rclone", "seaweed"])
+async def test_wrong_secret_is_access_denied(request: pytest.FixtureRequest, kind: str) -> None:
+    # moto_server does not check signatures, so only rclone and SeaweedFS can show this
+    server: LoopbackServer = request.getfixturevalue(kind)
     cfg = EndpointConfig(
-        url=rclone.url,
-        access_key_id=rclone.access_key,
+        url=server.url,
+        access_key_id=server.access_key,
         secret_access_key=Secret("not-the-secret-at-all"),
     )
     endpoint = open_endpoint(cfg, retry_policy=FAST_RETRY)
@@ -203,7 +233,7 @@ async def test_wrong_secret_is_access_denied(rclone: LoopbackServer) -> None:
         with pytest.raises(AccessDeniedError) as caught:
             await endpoint.check()
         message = str(caught.value)
-        assert "ACCESS_KEY_ID/SECRET_ACCESS_KEY" in message and rclone.url in message
+        assert "ACCESS_KEY_ID/SECRET_ACCESS_KEY" in message and server.url in message
         assert "not-the-secret-at-all" not in message and "\n" not in message
         bucket = endpoint.bucket("anything")
         with pytest.raises(AccessDeniedError):

@@ -1,5 +1,5 @@
 """Streamed single PUTs (objects of known MD5 between the stream threshold and the
-single-PUT limit), against real moto and rclone servers.
+single-PUT limit), against real moto and rclone servers (and SeaweedFS where marked).
 
 The endpoints here stream every write that names its MD5, whatever its size, so small
 bodies exercise the same path the large ones take.
@@ -18,7 +18,14 @@ from bucketvault.errors import IntegrityError
 from bucketvault.loopback import LoopbackServer
 from bucketvault.store import Bucket, ObjectAttributes, S3Endpoint
 from tests.conftest import new_bucket_name
-from tests.store.conftest import ATTRIBUTES, FAST_RETRY, chunks_of, list_keys, read_all
+from tests.store.conftest import (
+    ATTRIBUTES,
+    FAST_RETRY,
+    WITH_SEAWEED,
+    chunks_of,
+    list_keys,
+    read_all,
+)
 
 MiB = 1024 * 1024
 
@@ -34,6 +41,7 @@ async def streaming(s3: LoopbackServer) -> AsyncIterator[Bucket]:
         await endpoint.close()
 
 
+@WITH_SEAWEED
 async def test_streamed_put_keeps_bytes_and_attributes(
     s3: LoopbackServer, streaming: Bucket
 ) -> None:
@@ -82,6 +90,7 @@ async def test_streamed_put_keeps_odd_keys_exactly(moto: LoopbackServer) -> None
         await endpoint.close()
 
 
+@WITH_SEAWEED
 async def test_bytes_that_do_not_match_the_md5_are_not_stored(streaming: Bucket) -> None:
     # rclone checks Content-MD5 and refuses the body (BadDigest); moto does not check it
     # on a streamed body, so the store sees the ETag differ and deletes what was stored
@@ -94,6 +103,7 @@ async def test_bytes_that_do_not_match_the_md5_are_not_stored(streaming: Bucket)
     assert await list_keys(streaming) == []
 
 
+@WITH_SEAWEED
 @pytest.mark.parametrize("size", [10, 6 * MiB], ids=["buffered", "multipart"])
 async def test_other_write_paths_refuse_bytes_that_do_not_match_the_md5(
     s3: LoopbackServer, size: int
@@ -118,6 +128,7 @@ async def test_other_write_paths_refuse_bytes_that_do_not_match_the_md5(
         await endpoint.close()
 
 
+@WITH_SEAWEED
 @pytest.mark.parametrize("announced", [MiB + 1, MiB - 1], ids=["body-short", "body-long"])
 async def test_body_of_the_wrong_size_stores_nothing(streaming: Bucket, announced: int) -> None:
     data = os.urandom(MiB)
