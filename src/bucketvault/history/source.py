@@ -123,16 +123,30 @@ class SnapshotSource:
         entry = self._entry(key)
         info, attributes = self._reader_view(entry)
         async with contextlib.AsyncExitStack() as stack:
-            reader: ObjectReader | None = None
-            try:
-                current = await stack.enter_async_context(self._backup.open(entry.location))
-                if current.info.etag == entry.stored_etag and current.info.size == entry.size:
+            current_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
+            current: ObjectReader | None = None
+            with contextlib.suppress(NoSuchKeyError):
+                current = await current_stack.enter_async_context(self._backup.open(entry.location))
+            reader: ObjectReader
+            if (
+                current is not None
+                and current.info.etag == entry.stored_etag
+                and current.info.size == entry.size
+            ):
+                reader = current
+            else:
+                try:
+                    reader = await stack.enter_async_context(self._older(entry))
+                    await current_stack.aclose()
+                except NoSuchKeyError:
+                    if current is None:
+                        raise IntegrityError(
+                            f"{self.display}: the copy of {key!r} this snapshot names is gone "
+                            "from the backup store"
+                        ) from None
+                    # no other copy: this one is the snapshot's, unless it rotted (a store
+                    # that re-hashes its files reports another ETag); its checksum decides
                     reader = current
-            except NoSuchKeyError:
-                pass
-            if reader is None:
-                await stack.aclose()
-                reader = await stack.enter_async_context(self._older(entry))
                 if reader.info.size != entry.size:
                     raise IntegrityError(
                         f"{self.display}: the stored copy of {key!r} has {reader.info.size} "
