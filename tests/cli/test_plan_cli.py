@@ -33,7 +33,19 @@ restore (serial strategy) (COMPLETE)
 │  └─ init-0:[init] (COMPLETE)
 └─ restore (serial strategy) (COMPLETE)
    └─ restore-0:[restore] (COMPLETE)
+
+Results:
+- init-0:[init]: init-0:[init] done
+- restore-0:[restore]: restore-0:[restore] done
 """
+
+
+def quietly(result: tuple[int, str, str]) -> tuple[int, str]:
+    """(exit code, stdout) of a command whose stderr holds only the results of the steps
+    it ran in the foreground (`- step: what it did`)."""
+    code, out, err = result
+    assert all(line.startswith("- ") for line in err.splitlines()), err
+    return code, out
 
 
 @pytest.fixture
@@ -68,7 +80,12 @@ def test_status_before_start(work: FakeWork) -> None:
 
 def test_start_runs_in_the_foreground(work: FakeWork, bucketvault_home: Path) -> None:
     code, out, err = plan("start", "restore", *CREDS)
-    assert (code, out, err) == (0, '"restore" plan has been started.\n', "")
+    assert (code, out) == (0, '"restore" plan has been started.\n')
+    # what each step did, on stderr, also without a terminal (cron)
+    assert (
+        err
+        == "- init-0:[init]: init-0:[init] done\n- restore-0:[restore]: restore-0:[restore] done\n"
+    )
     assert work.runs == ["init-0:[init]", RESTORE]
     assert plan("status", "restore") == (0, COMPLETE_TREE, "")
     code, out, _ = plan("status", "restore", "--json")
@@ -88,9 +105,10 @@ def test_failed_plan_exits_with_the_error_class_code(work: FakeWork) -> None:
         "access denied to bucket svc-photos\n"
     )
     code, out, _ = plan("status", "restore")
+    assert code == 7  # status says so when a plan is in ERROR
+    assert "   └─ restore-0:[restore] (ERROR)\n" in out
     assert out.endswith(
-        "   └─ restore-0:[restore] (ERROR)\n\nErrors:\n"
-        "- restore-0:[restore] failed: access denied to bucket svc-photos\n"
+        "\n\nErrors:\n- restore-0:[restore] failed: access denied to bucket svc-photos\n"
     )
 
 
@@ -172,7 +190,7 @@ def test_pause_resume_messages_and_208(work: FakeWork) -> None:
         "",
     )
     assert work.runs == []  # the plan itself is still paused: nothing ran
-    assert plan("resume", "verify") == (0, '"verify" plan has been resumed.\n', "")
+    assert quietly(plan("resume", "verify")) == (0, '"verify" plan has been resumed.\n')
     assert work.runs == ["s1", "s2", "s1", "s2"]  # resumed in the foreground
     assert plan("pause", "verify") == (1, "", f"Error: {ALREADY}\n")  # complete
 
@@ -182,15 +200,15 @@ def test_force_restart_and_force_complete(work: FakeWork) -> None:
 
     asyncio.run(_prepare("verify", {}))
     msg = '"verify" plan: step "s1" in phase "first" has been forced to complete.\n'
-    assert plan("force-complete", "verify", "first", "s1") == (0, msg, "")
+    assert quietly(plan("force-complete", "verify", "first", "s1")) == (0, msg)
     assert work.runs == ["s2", "s1", "s2"]  # s1 of "first" skipped, the rest ran here
     assert plan("force-complete", "verify", "first", "s1") == (1, "", f"Error: {ALREADY}\n")
     msg = '"verify" plan: step "s2" in phase "second" has been restarted.\n'
-    assert plan("force-restart", "verify", "second", "s2") == (0, msg, "")
+    assert quietly(plan("force-restart", "verify", "second", "s2")) == (0, msg)
     assert work.runs[-1] == "s2" and len(work.runs) == 4
     msg = '"verify" plan: phase "first" has been restarted.\n'
-    assert plan("force-restart", "verify", "first") == (0, msg, "")
-    assert plan("force-restart", "verify") == (0, '"verify" plan has been restarted.\n', "")
+    assert quietly(plan("force-restart", "verify", "first")) == (0, msg)
+    assert quietly(plan("force-restart", "verify")) == (0, '"verify" plan has been restarted.\n')
     assert plan("stop", "verify") == (0, '"verify" plan has been stopped.\n', "")
     assert make_manager().plan_status("verify") is Status.WAITING
 
@@ -206,7 +224,7 @@ def test_ctrl_c_leaves_the_plan_resumable(work: FakeWork, tmp_path: Path) -> Non
     m = make_manager()
     assert m.plan_status("restore") is Status.WAITING
     assert m.status("restore")["phases"][1]["steps"][0]["status"] == "PENDING"
-    assert plan("resume", "restore") == (0, '"restore" plan has been resumed.\n', "")
+    assert quietly(plan("resume", "restore")) == (0, '"restore" plan has been resumed.\n')
     assert m.plan_status("restore") is Status.COMPLETE
 
 

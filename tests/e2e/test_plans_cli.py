@@ -119,7 +119,9 @@ def test_backup_loss_restore_verify(
     restored = plan(service, "start", "restore", *creds(backup), "-p", "S3_BUCKET=minio-photos")
     assert restored.exit_code == 0, restored.stderr
     tree = plan(service, "status", "restore").stdout.splitlines()
-    assert tree == [
+    assert tree[5:7] == ["", "Results:"], tree
+    assert tree[8].startswith("- restore-0:[restore]: restored minio-photos@"), tree
+    assert tree[:5] == [
         "restore (serial strategy) (COMPLETE)",
         "├─ init (serial strategy) (COMPLETE)",
         "│  └─ init-0:[init] (COMPLETE)",

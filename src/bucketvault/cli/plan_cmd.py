@@ -22,7 +22,7 @@ import typer
 from bucketvault.cli import output
 from bucketvault.cli.context import global_options
 from bucketvault.cli.output import abort, abort_on, print_data, print_json
-from bucketvault.cli.plan_render import render_tree
+from bucketvault.cli.plan_render import render_tree, result_lines
 from bucketvault.errors import BucketvaultError, ExitCode, PlanInputError
 
 if TYPE_CHECKING:
@@ -125,6 +125,9 @@ def _follow(ctx: typer.Context, backend: LocalBackend, plan: str) -> None:
     except KeyboardInterrupt:
         abort(f'"{plan}" plan interrupted: resume it with {resume}', ExitCode.INTERRUPTED)
     if status is Status.COMPLETE:
+        # what was done, also for cron: the live view above is only shown on a terminal
+        for line in result_lines(backend.status(plan)):
+            output.info(line)
         return
     if status is Status.ERROR:
         errors = backend.status(plan)["errors"]
@@ -167,6 +170,8 @@ def status(ctx: typer.Context, plan: PlanArg, json_: JsonOpt = False) -> None:
         print_json(body)
     else:
         print_data(render_tree(plan, body))
+    if body.get("status") == "ERROR":
+        raise SystemExit(int(ExitCode.PARTIAL))
 
 
 @app.command()

@@ -7,6 +7,8 @@ the live display shown on a terminal while a plan runs in the foreground.
     └─ restore (serial strategy) (STARTED)
        └─ restore-0:[restore] (STARTED) 1,234/5,000 objects, 12.3 MiB/48.0 MiB, 8.1 MiB/s
 
+followed, once steps have finished, by what each did (`Results:`) and the errors.
+
 Everything here works on the status JSON, so both back-ends (in-process, HTTP) render
 the same way.
 """
@@ -70,10 +72,23 @@ def tree_lines(plan: str, status: Mapping[str, Any]) -> list[str]:
                 if extra:
                     line += f" {extra}"
             lines.append(line)
+    results = result_lines(status)
+    if results:
+        lines += ["", "Results:", *results]
     errors = status.get("errors") or []
     if errors:
         lines += ["", "Errors:", *(f"- {error}" for error in errors)]
     return lines
+
+
+def result_lines(status: Mapping[str, Any]) -> list[str]:
+    """What each finished step did (`- backup-photos: backed up photos → 12 objects …`)."""
+    return [
+        f"- {step['name']}: {step['message']}"
+        for phase in status.get("phases", [])
+        for step in phase.get("steps", [])
+        if step.get("message") and step["status"] not in _RUNNING and step["status"] != "ERROR"
+    ]
 
 
 def render_tree(plan: str, status: Mapping[str, Any]) -> str:
