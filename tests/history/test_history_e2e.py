@@ -287,3 +287,23 @@ def test_object_locked_backups_survive_prune(
     assert len([v for v in versions if not v[2]]) >= 4
     assert first_id.json_lines()
     assert original
+
+
+def test_one_bucket_failing_does_not_stop_the_others(
+    live_moto: LoopbackServer, backup_rclone: LoopbackServer, bucketvault_home: Path
+) -> None:
+    live, backup = live_moto, backup_rclone
+    names = ["first-" + os.urandom(3).hex(), "second-" + os.urandom(3).hex()]
+    add_service(live, backup)
+    for name in names:
+        fill(live, name, odd=False)
+    assert plan("start", "backup", *creds(backup)).exit_code == 0
+    for name in names:  # both buckets drift from their backups
+        put(live, name, "docs/03.txt", b"changed since the backup")
+    verified = plan("start", "verify", *creds(backup))
+    assert verified.exit_code != 0
+    status = plan("status", "verify")
+    assert status.exit_code != 0
+    for name in names:  # every bucket was checked and reported
+        assert f"verify-{name} (ERROR)" in status.stdout, status.stdout
+        assert f"verify-{name}: differs: docs/03.txt" in status.stdout, status.stdout

@@ -133,11 +133,12 @@ class ServicePlans:
                         ),
                     ),
                 ),
-                PhaseSpec("backup", ()),
-                PhaseSpec("prune", ()),
+                PhaseSpec("backup", (), Strategy.PARALLEL),
+                PhaseSpec("prune", (), Strategy.PARALLEL),
             )
         else:
-            phases = (_init_phase(), PhaseSpec(plan, ()))
+            strategy = Strategy.SERIAL if plan == "restore" else Strategy.PARALLEL
+            phases = (_init_phase(), PhaseSpec(plan, (), strategy))
         return PlanSpec(plan, phases)
 
     async def build(self, plan: str, params: Mapping[str, str]) -> PlanSpec:
@@ -215,8 +216,9 @@ class ServicePlans:
                         ),
                     ),
                 ),
-                PhaseSpec("backup", steps),
-                PhaseSpec("prune", prunes),
+                # one bucket that fails does not keep the others from being backed up
+                PhaseSpec("backup", steps, Strategy.PARALLEL),
+                PhaseSpec("prune", prunes, Strategy.PARALLEL),
             ),
         )
 
@@ -229,7 +231,9 @@ class ServicePlans:
         else:
             backups = await self._backup_buckets(params)
         steps = tuple(self._prune_step(b, dry_run) for b in backups)
-        return PlanSpec("prune", (_init_phase(tuple(backups)), PhaseSpec("prune", steps)))
+        return PlanSpec(
+            "prune", (_init_phase(tuple(backups)), PhaseSpec("prune", steps, Strategy.PARALLEL))
+        )
 
     async def _backup_buckets(self, params: Mapping[str, str]) -> list[str]:
         config = self.service.backup.endpoint(
@@ -314,7 +318,8 @@ class ServicePlans:
             )
             for bucket in buckets
         )
-        return PlanSpec("verify", (_init_phase(), PhaseSpec("verify", steps, Strategy.SERIAL)))
+        # every bucket is verified and reported, even after one differs
+        return PlanSpec("verify", (_init_phase(), PhaseSpec("verify", steps, Strategy.PARALLEL)))
 
     # -- WorkResolver ----------------------------------------------------------------
 

@@ -62,6 +62,8 @@ class EngineConfig:
     lease_seconds: float = 30.0
     max_error_lines: int = 1000
     max_message: int = 300
+    # steps of a parallel phase running at once: each is a mirror with its own workers
+    max_running_steps: int = 2
 
     def backoff(self, attempt: int) -> float:
         return float(min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1)))
@@ -254,7 +256,7 @@ class Runner:
                 specs = {(p.name, s.name): s for p in state.spec.phases for s in p.steps}
                 launch = [
                     k for k in runnable(state.spec, derive(state.spec, state)) if k not in running
-                ]
+                ][: max(0, self.config.max_running_steps - len(running))]
                 for key in launch:
                     epoch = state.steps[key].epoch
                     task = tg.create_task(self._step(key[0], specs[key], epoch))
