@@ -307,3 +307,21 @@ def test_one_bucket_failing_does_not_stop_the_others(
     for name in names:  # every bucket was checked and reported
         assert f"verify-{name} (ERROR)" in status.stdout, status.stdout
         assert f"verify-{name}: differs: docs/03.txt" in status.stdout, status.stdout
+
+
+def test_a_bucket_whose_backup_name_is_too_long_does_not_block_the_others(
+    live_moto: LoopbackServer, backup_rclone: LoopbackServer, bucketvault_home: Path
+) -> None:
+    live, backup = live_moto, backup_rclone
+    add_service(live, backup)
+    short, long = "short-" + os.urandom(3).hex(), "l" * 60
+    for name in (short, long):
+        boto_client(live).create_bucket(Bucket=name)
+        put(live, name, "k", b"v")
+    result = plan("start", "backup", *creds(backup))
+    assert result.exit_code != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"bucket '{long}' is not backed up" in result.stderr, result.stderr
+    status = plan("status", "backup").stdout
+    assert f"backup-{short} (COMPLETE)" in status and f"backup-{long} (ERROR)" in status
+    assert "k" in snapshot(backup, f"minio-{short}", tags=False)

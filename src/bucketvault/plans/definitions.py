@@ -194,16 +194,31 @@ class ServicePlans:
         # one id for the whole run: every bucket's snapshot of it has the same id
         snapshot_id = new_snapshot_id(started)
         run = {"snapshot": snapshot_id, "started": started.isoformat()}
-        steps = tuple(
-            StepSpec(
-                f"backup-{bucket}",
-                "backup",
-                {"bucket": bucket, **run},
-                self._locks(bucket, self.service.backup_bucket(bucket)),
+        steps, prunes = [], []
+        for bucket in buckets:
+            try:
+                backup_bucket = self.service.backup_bucket(bucket)
+            except PlanInputError as exc:
+                # this bucket cannot be backed up as named: its step fails and says why,
+                # every other bucket is still backed up
+                steps.append(
+                    StepSpec(
+                        f"backup-{bucket}",
+                        "unbackable",
+                        {"bucket": bucket, "reason": str(exc)},
+                        (f"live:{self.service.endpoint.url}/{bucket}",),
+                    )
+                )
+                continue
+            steps.append(
+                StepSpec(
+                    f"backup-{bucket}",
+                    "backup",
+                    {"bucket": bucket, **run},
+                    self._locks(bucket, backup_bucket),
+                )
             )
-            for bucket in buckets
-        )
-        prunes = tuple(self._prune_step(self.service.backup_bucket(b)) for b in buckets)
+            prunes.append(self._prune_step(backup_bucket))
         return PlanSpec(
             "backup",
             (
@@ -217,8 +232,8 @@ class ServicePlans:
                     ),
                 ),
                 # one bucket that fails does not keep the others from being backed up
-                PhaseSpec("backup", steps, Strategy.PARALLEL),
-                PhaseSpec("prune", prunes, Strategy.PARALLEL),
+                PhaseSpec("backup", tuple(steps), Strategy.PARALLEL),
+                PhaseSpec("prune", tuple(prunes), Strategy.PARALLEL),
             ),
         )
 
@@ -348,6 +363,11 @@ class ServicePlans:
                     snapshot_id=args.get("snapshot"),
                     started=_time(args.get("started")),
                     progress=progress,
+                )
+            elif step.kind == "unbackable":
+                raise PlanInputError(
+                    f"bucket {args['bucket']!r} is not backed up: {args['reason']} "
+                    "(shorten the service name, or exclude the bucket)"
                 )
             elif step.kind == "prune":
                 result = await run_prune(
