@@ -325,3 +325,30 @@ def test_a_bucket_whose_backup_name_is_too_long_does_not_block_the_others(
     status = plan("status", "backup").stdout
     assert f"backup-{short} (COMPLETE)" in status and f"backup-{long} (ERROR)" in status
     assert "k" in snapshot(backup, f"minio-{short}", tags=False)
+
+
+def test_backup_secret_from_a_file_or_the_environment(
+    live_moto: LoopbackServer,
+    backup_rclone: LoopbackServer,
+    bucketvault_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    live, backup = live_moto, backup_rclone
+    add_service(live, backup)
+    fill(live, "secrets-" + os.urandom(3).hex(), odd=False)
+    key = f"ACCESS_KEY_ID={backup.access_key}"
+    secret_file = tmp_path / "backup.secret"
+    secret_file.write_text(backup.secret_key + "\n")
+    from_file = plan("start", "backup", "-p", key, "--secret-file", str(secret_file))
+    assert from_file.exit_code == 0, from_file.stderr
+    both = plan("start", "backup", *creds(backup), "--secret-file", str(secret_file))
+    assert both.exit_code == 2 and "given twice" in both.stderr
+    monkeypatch.setenv("BUCKETVAULT_BACKUP_ACCESS_KEY_ID", backup.access_key)
+    monkeypatch.setenv("BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY", backup.secret_key)
+    from_env = plan("start", "backup")
+    assert from_env.exit_code == 0, from_env.stderr
+    listed = run_cli("--name=minio", "snapshot", "list", "--json")
+    assert len(listed.json_lines()) == 2
+    for result in (from_file, both, from_env, listed):
+        assert backup.secret_key not in result.stdout + result.stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -182,12 +183,26 @@ def start(
         list[str] | None,
         typer.Option("-p", "--param", help="NAME=VALUE (repeatable; split on the first '=')."),
     ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(help="Read SECRET_ACCESS_KEY (the backup store's) from this file."),
+    ] = None,
+    secret_stdin: Annotated[
+        bool, typer.Option(help="Read SECRET_ACCESS_KEY from standard input.")
+    ] = False,
 ) -> None:
-    """Start a plan with its parameters (restart it if it had completed)."""
+    """Start a plan with its parameters (restart it if it had completed).
+
+    The backup store's credentials: -p ACCESS_KEY_ID=… -p SECRET_ACCESS_KEY=… as DC/OS
+    documented, or — keeping the secret out of `ps` — --secret-file, --secret-stdin, or
+    $BUCKETVAULT_BACKUP_ACCESS_KEY_ID and $BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY."""
+    from bucketvault.cli.credentials import with_backup_credentials
     from bucketvault.cli.plan_backend import LocalBackend
 
     with _failures():
-        params = parse_params(param or [])
+        params = with_backup_credentials(
+            parse_params(param or []), secret_file=secret_file, secret_stdin=secret_stdin
+        )
         backend = _backend(ctx)
         backend.start(plan, params)
         print_data(f'"{plan}" plan has been started.')

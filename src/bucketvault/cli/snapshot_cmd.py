@@ -9,7 +9,6 @@ $BUCKETVAULT_BACKUP_ACCESS_KEY_ID / $BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,14 +50,13 @@ def _service(ctx: typer.Context) -> ServiceConfig:
     return get_service(name)
 
 
-def _backup_endpoint(service: ServiceConfig, params: Mapping[str, str]) -> Endpoint:
+def _backup_endpoint(service: ServiceConfig, given: Mapping[str, str]) -> Endpoint:
+    from bucketvault.cli.credentials import with_backup_credentials
     from bucketvault.config.secret import Secret
     from bucketvault.store import open_endpoint
 
-    key = params.get("ACCESS_KEY_ID") or os.environ.get("BUCKETVAULT_BACKUP_ACCESS_KEY_ID")
-    secret = params.get("SECRET_ACCESS_KEY") or os.environ.get(
-        "BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY"
-    )
+    params = with_backup_credentials(dict(given))
+    key, secret = params.get("ACCESS_KEY_ID"), params.get("SECRET_ACCESS_KEY")
     if not key or not secret:
         raise UsageError(
             "the backup store's credentials are missing: pass -p ACCESS_KEY_ID=… "

@@ -26,7 +26,11 @@ def require(params: Mapping[str, str], *names: str) -> None:
     missing = [name for name in names if not params.get(name)]
     if missing:
         raise PlanInputError(
-            "missing parameter(s) " + ", ".join(missing) + ": pass them as -p NAME=VALUE"
+            "missing parameter(s) "
+            + ", ".join(missing)
+            + ": pass them as -p NAME=VALUE (the backup store's credentials also from "
+            "$BUCKETVAULT_BACKUP_ACCESS_KEY_ID, $BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY or "
+            "--secret-file)"
         )
 
 
