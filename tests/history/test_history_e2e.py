@@ -352,3 +352,17 @@ def test_backup_secret_from_a_file_or_the_environment(
     assert len(listed.json_lines()) == 2
     for result in (from_file, both, from_env, listed):
         assert backup.secret_key not in result.stdout + result.stderr
+
+
+def test_service_remove_removes_the_secrets_of_failed_plans(
+    live_moto: LoopbackServer, backup_rclone: LoopbackServer, bucketvault_home: Path
+) -> None:
+    live, backup = live_moto, backup_rclone
+    add_service(live, backup)
+    boto_client(live).create_bucket(Bucket="l" * 60)  # its backup fails: the plan ends in ERROR
+    assert plan("start", "backup", *creds(backup)).exit_code != 0
+    kept = list((bucketvault_home / "secrets").glob("*.json"))
+    assert kept and backup.secret_key in kept[0].read_text()
+    removed = run_cli("service", "remove", "minio")
+    assert removed.exit_code == 0 and "secrets kept for 1" in removed.stderr
+    assert list((bucketvault_home / "secrets").glob("*.json")) == []

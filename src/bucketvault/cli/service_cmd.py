@@ -236,6 +236,9 @@ def show(name: str) -> None:
 def remove(name: str) -> None:
     """Forget a service (its backups are not touched)."""
     from bucketvault.config.services import remove_service
+    from bucketvault.plans.secrets import delete_service
 
     remove_service(name)
-    output.info(f"Service {name!r} removed; its backup buckets were left untouched.")
+    kept = delete_service(name)
+    secrets = f", with the secrets kept for {kept} of its plans" if kept else ""
+    output.info(f"Service {name!r} removed{secrets}; its backup buckets were left untouched.")

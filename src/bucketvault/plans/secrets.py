@@ -88,6 +88,18 @@ def delete(service: str, plan: str) -> None:
         _path(service, plan).unlink()
 
 
+def delete_service(service: str) -> int:
+    """Remove every plan's kept secrets of `service` (failed and paused plans' too)."""
+    folder = bucketvault_home() / "secrets"
+    prefix = f"{urllib.parse.quote(service, safe='')}."
+    removed = 0
+    for path in folder.glob("*.json") if folder.is_dir() else ():
+        if path.name.startswith(prefix):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def merge(masked: Mapping[str, str], secret: Mapping[str, str]) -> dict[str, str]:
     """The full parameters again: stored ones with masked values replaced by the secrets."""
     full = dict(masked)
