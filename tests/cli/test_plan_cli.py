@@ -178,7 +178,7 @@ def test_pause_resume_messages_and_208(work: FakeWork) -> None:
 
     asyncio.run(_prepare("verify", {}))
     assert plan("pause", "verify") == (0, '"verify" plan has been paused.\n', "")
-    assert plan("pause", "verify") == (1, "", f"Error: {ALREADY}\n")
+    assert plan("pause", "verify") == (4, "", f"Error: {ALREADY}\n")
     assert plan("pause", "verify", "first") == (
         0,
         '"verify" plan: phase "first" has been paused.\n',
@@ -192,7 +192,7 @@ def test_pause_resume_messages_and_208(work: FakeWork) -> None:
     assert work.runs == []  # the plan itself is still paused: nothing ran
     assert quietly(plan("resume", "verify")) == (0, '"verify" plan has been resumed.\n')
     assert work.runs == ["s1", "s2", "s1", "s2"]  # resumed in the foreground
-    assert plan("pause", "verify") == (1, "", f"Error: {ALREADY}\n")  # complete
+    assert plan("pause", "verify") == (4, "", f"Error: {ALREADY}\n")  # complete
 
 
 def test_force_restart_and_force_complete(work: FakeWork) -> None:
@@ -202,7 +202,7 @@ def test_force_restart_and_force_complete(work: FakeWork) -> None:
     msg = '"verify" plan: step "s1" in phase "first" has been forced to complete.\n'
     assert quietly(plan("force-complete", "verify", "first", "s1")) == (0, msg)
     assert work.runs == ["s2", "s1", "s2"]  # s1 of "first" skipped, the rest ran here
-    assert plan("force-complete", "verify", "first", "s1") == (1, "", f"Error: {ALREADY}\n")
+    assert plan("force-complete", "verify", "first", "s1") == (4, "", f"Error: {ALREADY}\n")
     msg = '"verify" plan: step "s2" in phase "second" has been restarted.\n'
     assert quietly(plan("force-restart", "verify", "second", "s2")) == (0, msg)
     assert work.runs[-1] == "s2" and len(work.runs) == 4
@@ -317,7 +317,7 @@ def test_http_backend(server_url: str) -> None:
             break
         time.sleep(0.01)
     assert out == COMPLETE_TREE and code == 0
-    assert remote("pause", "restore") == (1, "", f"Error: {ALREADY}\n")
+    assert remote("pause", "restore") == (4, "", f"Error: {ALREADY}\n")
     code, _, err = remote("status", "nope")
     assert code == 3 and "plan 'nope' not found" in err
     code, _, err = remote("start", "restore", "-p", "S3_BUCKET=x")
@@ -343,3 +343,12 @@ def test_serve_refuses_network_address_without_token() -> None:
     code, _, err = cli("serve", "--host", "0.0.0.0")
     assert code == 2
     assert err.startswith("Error: refusing to listen on 0.0.0.0 without a token")
+
+
+def test_did_you_mean(work: FakeWork) -> None:
+    code, _, err = plan("status", "restor")
+    assert code == 3 and "did you mean 'restore'?" in err, err
+    added = cli("service", "add", "minio", "--endpoint", "http://127.0.0.1:9")
+    assert added[0] == 0, added
+    code, _, err = cli("service", "show", "mini")
+    assert code == 3 and "did you mean 'minio'?" in err, err

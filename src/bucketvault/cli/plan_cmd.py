@@ -85,8 +85,8 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 
 def _changed(changed: bool, message: str) -> None:
-    if not changed:
-        abort(ALREADY, ExitCode.FAILURE)
+    if not changed:  # the SDK's 208: a conflict with the plan's state, not a failure
+        abort(ALREADY, ExitCode.CONFLICT)
     print_data(message)
 
 

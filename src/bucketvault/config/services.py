@@ -148,9 +148,13 @@ def load_services() -> dict[str, ServiceConfig]:
 def get_service(name: str) -> ServiceConfig:
     services = load_services()
     if name not in services:
+        import difflib
+
         known = ", ".join(sorted(services)) or "none yet"
+        close = difflib.get_close_matches(name, list(services), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise NotFoundError(
-            f"no service {name!r} (known: {known}): add it with "
+            f"no service {name!r} ({hint}known: {known}): add it with "
             f"`bucketvault service add {name} --endpoint URL`"
         )
     return services[name]

@@ -9,6 +9,7 @@ state database, so several managers in several processes agree.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -71,9 +72,11 @@ class PlanManager:
         """The plan's current shape: as started, or the template if never started."""
         names = self.plan_names()
         if plan not in names:
+            close = difflib.get_close_matches(plan, names, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
             raise NotFoundError(
                 f"plan '{plan}' not found for service '{self.service}': "
-                f"plans are {', '.join(names) or '(none)'}"
+                f"{hint}plans are {', '.join(names) or '(none)'}"
             )
         stored = self.state.load(self.service, plan)
         return stored.spec if stored is not None else self.builder.template(plan)
