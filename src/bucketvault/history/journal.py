@@ -135,6 +135,7 @@ class Journal:
         self._conn.close()
 
     def discard(self) -> None:
+        """Close and remove the journal (closing twice is harmless)."""
         self.close()
         for suffix in ("", "-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)

@@ -86,9 +86,9 @@ async def run_backup(
                 journal, service, bucket, backup_name, snapshot_id, started, parent, versioned
             )
             await catalog.publish(root, header, journal.lines())
-        except BaseException:
+        finally:
             journal.close()
-            raise
+        # published: what the journal knew is in the snapshot now
         journal.discard()
     message = (
         f"{result.message}; snapshot {header.id}: {header.objects:,} objects "
