@@ -293,7 +293,8 @@ def test_one_bucket_failing_does_not_stop_the_others(
     live_moto: LoopbackServer, backup_rclone: LoopbackServer, bucketvault_home: Path
 ) -> None:
     live, backup = live_moto, backup_rclone
-    names = ["first-" + os.urandom(3).hex(), "second-" + os.urandom(3).hex()]
+    # more buckets than steps run at once: later ones start after earlier ones failed
+    names = [f"{n}-" + os.urandom(3).hex() for n in ("first", "second", "third")]
     add_service(live, backup)
     for name in names:
         fill(live, name, odd=False)
@@ -336,7 +337,8 @@ def test_backup_secret_from_a_file_or_the_environment(
 ) -> None:
     live, backup = live_moto, backup_rclone
     add_service(live, backup)
-    fill(live, "secrets-" + os.urandom(3).hex(), odd=False)
+    bucket = "secrets-" + os.urandom(3).hex()
+    fill(live, bucket, odd=False)
     key = f"ACCESS_KEY_ID={backup.access_key}"
     secret_file = tmp_path / "backup.secret"
     secret_file.write_text(backup.secret_key + "\n")
@@ -348,7 +350,7 @@ def test_backup_secret_from_a_file_or_the_environment(
     monkeypatch.setenv("BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY", backup.secret_key)
     from_env = plan("start", "backup")
     assert from_env.exit_code == 0, from_env.stderr
-    listed = run_cli("--name=minio", "snapshot", "list", "--json")
+    listed = run_cli("--name=minio", "snapshot", "list", bucket, "--json")
     assert len(listed.json_lines()) == 2
     for result in (from_file, both, from_env, listed):
         assert backup.secret_key not in result.stdout + result.stderr

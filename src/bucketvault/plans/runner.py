@@ -62,7 +62,9 @@ class EngineConfig:
     lease_seconds: float = 30.0
     max_error_lines: int = 1000
     max_message: int = 300
-    # steps of a parallel phase running at once: each is a mirror with its own workers
+    # steps of a parallel phase doing their work at once (each is a mirror with its own
+    # workers); all of them are launched, as the SDK does, so one that fails early cannot
+    # keep the others from running — the rest wait, PENDING, for a slot
     max_running_steps: int = 2
 
     def backoff(self, attempt: int) -> float:
@@ -152,6 +154,7 @@ class Runner:
         self.params: dict[str, str] = {}
         self._secret_values: list[str] = []
         self._contexts: dict[tuple[str, str], _Context] = {}
+        self._slots = asyncio.Semaphore(config.max_running_steps)
 
     # -- claiming and releasing ----------------------------------------------------------
 
@@ -256,7 +259,7 @@ class Runner:
                 specs = {(p.name, s.name): s for p in state.spec.phases for s in p.steps}
                 launch = [
                     k for k in runnable(state.spec, derive(state.spec, state)) if k not in running
-                ][: max(0, self.config.max_running_steps - len(running))]
+                ]
                 for key in launch:
                     epoch = state.steps[key].epoch
                     task = tg.create_task(self._step(key[0], specs[key], epoch))
@@ -299,6 +302,10 @@ class Runner:
         )
 
     async def _step(self, phase: str, spec: StepSpec, epoch: int) -> None:
+        async with self._slots:
+            await self._attempts(phase, spec, epoch)
+
+    async def _attempts(self, phase: str, spec: StepSpec, epoch: int) -> None:
         cfg = self.config
         work: StepWork | None = None
         for attempt in range(1, cfg.max_attempts + 1):
