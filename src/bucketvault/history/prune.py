@@ -10,6 +10,7 @@ that Object Lock still retains are reported as retained, not as errors.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from bucketvault.history.record import Header
 from bucketvault.history.retention import Decision, RetentionPolicy, apply
 from bucketvault.store.base import Bucket, Endpoint
 from bucketvault.store.keys import sort_key
-from bucketvault.store.model import Versioning
+from bucketvault.store.model import VersionInfo, Versioning
 
 
 @dataclass
@@ -112,6 +113,7 @@ async def prune(
             for header in decision.keep:
                 await refs.add_snapshot(bucket, header.id)
             kept_ids = {h.id for h in decision.keep}
+            await _sweep_snapshot_files(endpoint.bucket(backup_bucket, SNAPSHOTS), kept_ids)
             if await bucket.versioning() in (Versioning.ENABLED, Versioning.SUSPENDED):
                 await _sweep_versions(bucket, refs, kept_ids, report)
             await _sweep_archive(endpoint.bucket(backup_bucket, ARCHIVE), refs, report)
@@ -137,8 +139,11 @@ async def _remove(
 async def _sweep_versions(
     bucket: Bucket, refs: _References, kept_ids: set[str], report: PruneReport
 ) -> None:
-    """Remove every non-current version no kept snapshot names (and the versions of
-    forgotten snapshots' own files)."""
+    """Remove every non-current version no kept snapshot names, and every version of
+    the files of snapshots not kept. A forgotten file's delete marker goes last: removed
+    first, it would make the version it hides current again, and a prune killed right
+    then would leave a forgotten snapshot listed once more."""
+    markers: list[VersionInfo] = []
     async for version in bucket.list_versions():
         if version.key.startswith(SNAPSHOTS):
             snapshot = _snapshot_of(version.key)
@@ -146,12 +151,33 @@ async def _sweep_versions(
                 continue
             if snapshot in kept_ids and not version.delete_marker:
                 continue  # an older copy of a kept snapshot's file: harmless, keep it
+            if version.delete_marker:
+                markers.append(version)
+                continue
         elif version.is_latest:
             continue  # the browsable view: the latest copy of every key stays
         elif not version.delete_marker and refs.names(version.key, version.version_id):
             continue
         if await _remove(bucket, version.key, version.version_id, version.size, report):
             report.removed_versions += 1
+    for marker in markers:
+        if await _remove(bucket, marker.key, marker.version_id, 0, report):
+            report.removed_versions += 1
+
+
+async def _sweep_snapshot_files(folder: Bucket, kept_ids: set[str]) -> None:
+    """Remove the files of snapshots not kept: records whose header a killed prune had
+    already deleted, or that a killed backup wrote before its header. Headers first, so
+    a kill between the two leaves records without a header — unpublished, and removed
+    by the next prune."""
+    stale: list[str] = []
+    async for info in folder.list():
+        snapshot = _snapshot_of(SNAPSHOTS + info.key)
+        if snapshot is not None and snapshot not in kept_ids:
+            stale.append(info.key)
+    for key in sorted(stale, key=lambda k: not k.endswith(HEADER_SUFFIX)):
+        with contextlib.suppress(NoSuchKeyError):
+            await folder.delete(key)
 
 
 async def _sweep_archive(archive: Bucket, refs: _References, report: PruneReport) -> None:

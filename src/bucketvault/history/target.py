@@ -142,34 +142,30 @@ class BackupTarget:
         self._journal.record_deleted(key)
 
     async def _preserve_if_needed(self, key: str, location: str) -> None:
-        """Versions keep what a write replaces, except for copies made before the bucket
-        was versioned (their entries name no version): archive those, as without it."""
-        if self._versioned:
-            entry = self._journal.current(key)
-            if entry is None or entry.version is not None:
-                return
-        await self._preserve(location)
+        """Keep what a write replaces or a delete removes, when a snapshot may name it.
+        Versions keep it on a versioned bucket, except copies made before the bucket was
+        versioned (their entries name no version); elsewhere it is archived. A key no
+        entry names holds nothing a snapshot needs: no request at all."""
+        entry = self._journal.current(key)
+        if entry is None or (self._versioned and entry.version is not None):
+            return
+        await self._preserve(location, entry)
 
-    async def _preserve(self, location: str) -> None:
-        """Keep the object at `location` under `.bucketvault/archive/<etag>-<size>`
-        before it is replaced: an earlier snapshot may name it."""
+    async def _preserve(self, location: str, entry: Entry) -> None:
+        """Copy the object at `location` to `.bucketvault/archive/<etag>-<size>`, the name
+        a restore looks for when the key no longer holds the recorded content."""
         try:
-            info, _ = await self._inner.head(location)
+            async with self._inner.open(location) as reader:
+                current = reader.info
+                if current.etag != entry.stored_etag or current.size != entry.size:
+                    return  # not the recorded copy: nothing of a snapshot's to keep here
+                await self._inner.write(
+                    archive_key(current.etag, current.size),
+                    reader.chunks(),
+                    size=current.size,
+                    attributes=reader.attributes,
+                    content_md5=current.etag if is_plain_md5(current.etag) else None,
+                )
         except NoSuchKeyError:
             return
-        archive = archive_key(info.etag, info.size)
-        try:
-            await self._inner.head(archive)
-            return
-        except NoSuchKeyError:
-            pass
-        async with self._inner.open(location) as reader:
-            current = reader.info
-            await self._inner.write(
-                archive_key(current.etag, current.size),
-                reader.chunks(),
-                size=current.size,
-                attributes=reader.attributes,
-                content_md5=current.etag if is_plain_md5(current.etag) else None,
-            )
         self.archived += 1
