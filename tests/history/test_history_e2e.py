@@ -368,3 +368,26 @@ def test_service_remove_removes_the_secrets_of_failed_plans(
     removed = run_cli("service", "remove", "minio")
     assert removed.exit_code == 0 and "secrets kept for 1" in removed.stderr
     assert list((bucketvault_home / "secrets").glob("*.json")) == []
+
+
+def test_every_bucket_back_as_of_a_time(
+    live_moto: LoopbackServer, backup_rclone: LoopbackServer, bucketvault_home: Path
+) -> None:
+    live, backup = live_moto, backup_rclone
+    add_service(live, backup)
+    names = [f"all{n}-" + os.urandom(3).hex() for n in (1, 2)]
+    for name in names:
+        fill(live, name, odd=False)
+    originals = {name: view(live, name) for name in names}
+    assert plan("start", "backup", *creds(backup)).exit_code == 0
+    between = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    time.sleep(1.1)
+    for name in names:
+        damage(live, name)
+    assert plan("start", "backup", *creds(backup)).exit_code == 0
+    back = plan("start", "restore", *creds(backup), "-p", "ALL_BUCKETS=true",
+                "-p", f"AT={between}", "-p", "OVERWRITE=true")  # fmt: skip
+    assert back.exit_code == 0, back.stderr
+    for name in names:
+        now = view(live, name)
+        assert {k: v for k, v in now.items() if k != "docs/new.txt"} == originals[name]
