@@ -72,7 +72,7 @@ async def prepare_backup_bucket(bucket: Bucket, *, object_lock: ObjectLock | Non
     if not await bucket.exists():
         await bucket.create(object_lock=object_lock)
     state = await bucket.versioning()
-    if state in (Versioning.OFF,):
+    if state is Versioning.OFF:
         state = await bucket.enable_versioning()
     return state is Versioning.ENABLED
 
