@@ -318,6 +318,11 @@ def test_http_backend(server_url: str) -> None:
         time.sleep(0.01)
     assert out == COMPLETE_TREE and code == 0
     assert remote("pause", "restore") == (4, "", f"Error: {ALREADY}\n")
+    code, out, err = remote("start", "restore", *CREDS, "--wait")  # follows it to its end
+    assert (code, out) == (0, '"restore" plan has been started.\n')
+    assert err.splitlines() == COMPLETE_TREE.splitlines()[-2:], err
+    code, _, err = remote("start", "restore", *CREDS, "-p", "KIND=fail", "--wait")
+    assert code == 7 and "access denied to bucket svc-photos" in err, err
     code, _, err = remote("status", "nope")
     assert code == 3 and "plan 'nope' not found" in err
     code, _, err = remote("start", "restore", "-p", "S3_BUCKET=x")

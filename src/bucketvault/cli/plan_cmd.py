@@ -143,6 +143,30 @@ def _follow(ctx: typer.Context, backend: LocalBackend, plan: str) -> None:
     )
 
 
+def _wait(backend: PlanBackend, plan: str, poll: float = 0.5) -> None:
+    """Poll a scheduler's plan until it completes, fails or is interrupted; exit so."""
+    import time
+
+    while True:  # ends when the plan does (a started plan is never WAITING unless paused)
+        body = backend.status(plan)
+        status = body.get("status")
+        if status == "COMPLETE":
+            for line in result_lines(body):
+                output.info(line)
+            return
+        if status == "ERROR":
+            errors = body.get("errors") or ["a step failed"]
+            more = f" (and {len(errors) - 1} more: see `plan status {plan}`)"
+            abort(f'"{plan}" plan failed: {errors[0]}{more if len(errors) > 1 else ""}',
+                  ExitCode.PARTIAL)  # fmt: skip
+        if status == "WAITING":
+            abort(
+                f'"{plan}" plan was paused or stopped: resume it with `plan resume {plan}`',
+                ExitCode.INTERRUPTED,
+            )
+        time.sleep(poll)
+
+
 def _follow_if_idle(ctx: typer.Context, backend: PlanBackend, plan: str) -> None:
     from bucketvault.cli.plan_backend import LocalBackend  # loaded by _backend already
 
@@ -190,6 +214,13 @@ def start(
     secret_stdin: Annotated[
         bool, typer.Option(help="Read SECRET_ACCESS_KEY from standard input.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            help="With --url: follow the plan to its end and exit with its outcome "
+            "(without --url a plan always runs in the foreground)."
+        ),
+    ] = False,
 ) -> None:
     """Start a plan with its parameters (restart it if it had completed).
 
@@ -208,6 +239,8 @@ def start(
         print_data(f'"{plan}" plan has been started.')
         if isinstance(backend, LocalBackend):
             _follow(ctx, backend, plan)
+        elif wait:
+            _wait(backend, plan)
 
 
 @app.command()
