@@ -90,7 +90,15 @@ app.command("demo")(demo_cmd.demo)
 
 
 def run() -> None:
-    app()
+    try:
+        app()
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, as other command-line tools do
+        import os
+        import sys
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
 
 
 if __name__ == "__main__":

@@ -70,4 +70,6 @@ def abort(message: str, code: ExitCode = ExitCode.FAILURE) -> NoReturn:
 def abort_on(exc: BaseException) -> NoReturn:
     if isinstance(exc, BucketvaultError):
         abort(str(exc), exit_code_for(exc))
+    if isinstance(exc, KeyboardInterrupt):
+        abort("interrupted (Ctrl-C): nothing more was changed", ExitCode.INTERRUPTED)
     abort(f"{type(exc).__name__}: {exc}", exit_code_for(exc))
