@@ -357,3 +357,8 @@ def test_did_you_mean(work: FakeWork) -> None:
     assert added[0] == 0, added
     code, _, err = cli("service", "show", "mini")
     assert code == 3 and "did you mean 'minio'?" in err, err
+
+
+def test_name_after_plan(work: FakeWork) -> None:
+    assert cli("plan", "--name=svc", "list") == cli("--name=svc", "plan", "list")
+    assert cli("plan", "--name=svc", "list")[0] == 0

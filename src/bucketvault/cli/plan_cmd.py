@@ -33,10 +33,24 @@ if TYPE_CHECKING:
 ALREADY = "Cannot execute command. Command has already been issued or the plan has completed"
 
 app = typer.Typer(
-    help="Start, watch and steer the plans (backup, restore, verify) of a service.",
+    help="Start, watch and steer the plans (backup, restore, verify, prune) of a service.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
+
+
+@app.callback()
+def _service_option(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The service (also accepted before `plan`)."),
+    ] = None,
+) -> None:
+    """`bucketvault plan --name=SVC …` works as well as `bucketvault --name=SVC plan …`."""
+    if name is not None:
+        global_options(ctx).name = name
+
 
 PlanArg = Annotated[str, typer.Argument(help="Plan name (see `plan list`).")]
 PhaseArg = Annotated[str | None, typer.Argument(help="Phase name.")]

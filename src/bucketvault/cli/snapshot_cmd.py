@@ -30,6 +30,20 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+@app.callback()
+def _service_option(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The service (also accepted before `snapshot`)."),
+    ] = None,
+) -> None:
+    """`bucketvault snapshot --name=SVC …` works as well as `bucketvault --name=SVC snapshot …`."""
+    if name is not None:
+        global_options(ctx).name = name
+
+
 ParamOpt = Annotated[
     list[str] | None,
     typer.Option(
