@@ -112,10 +112,3 @@ class EntryTable:
         for _, _, _, line in self.rows(prefix=prefix):
             assert line is not None
             yield Entry.from_line(line)
-
-    def count(self) -> tuple[int, int]:
-        """(objects, bytes) of the entries present."""
-        row = self._conn.execute(
-            f"SELECT COUNT(*), COALESCE(SUM(size),0) FROM {self.name} WHERE line IS NOT NULL"
-        ).fetchone()
-        return int(row[0]), int(row[1])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -187,9 +186,3 @@ async def _sweep_archive(archive: Bucket, refs: _References, report: PruneReport
             continue
         if await _remove(archive, info.key, None, info.size, report):
             report.removed_archived += 1
-
-
-def summarize(reports: Sequence[PruneReport]) -> str:
-    forgotten = sum(len(r.forgotten) for r in reports)
-    kept = sum(len(r.decision.keep) for r in reports)
-    return f"{forgotten} snapshot(s) forgotten, {kept} kept"
