@@ -381,7 +381,7 @@ def journal_writes(path: Path) -> int:
         return 0
     journal = Journal(path)
     try:
-        return int(journal.changes.count()[0])
+        return sum(1 for _ in journal.changes.rows())
     finally:
         journal.close()
 
