@@ -1,0 +1,288 @@
+"""Client CPU per request for each candidate S3 transport (issue #10's probe).
+
+One `rclone serve s3` server on loopback; N objects of 4 KiB are written to it, then
+each transport copies them within the same server (GET, read the body, PUT under a new
+key), 32 at a time, and finally reads and writes one large object. Every transport does
+the least any client built on it can do: no checks, no accounting. It prints this
+process's CPU time per small object and per MiB of the large one, and wall time. The
+server's CPU is not counted (it is the same for all).
+
+Transports:
+- wire: aiohttp with botocore's SigV4 signer (`store/s3_wire.py`, what bucketvault uses);
+- wire+crt: the same aiohttp requests signed by awscrt's C signer instead;
+- obstore: the Rust `object_store` client;
+- aiobotocore: botocore's full client on aiohttp;
+- crt: awscrt's S3 client (C signing, HTTP and multipart; threads of its own).
+
+    .venv/bin/python bench/transport_probe.py --objects 2000 --large-mib 64 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bucketvault.loopback import LoopbackServer, loopback_server
+from bucketvault.store import S3Endpoint
+from bucketvault.store.s3_errors import Where
+
+Copy = Callable[[str, str], Awaitable[None]]
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+RETRIES = [0]
+
+
+async def timed(count: int, copy: Copy, prefix: str) -> tuple[float, float]:
+    gate = asyncio.Semaphore(32)
+
+    async def one(i: int) -> None:
+        async with gate:
+            for attempt in range(5):  # rclone serve s3 answers 500 now and then under load
+                try:
+                    await copy(f"d/k{i:06d}", f"{prefix}/k{i:06d}")
+                    return
+                except Exception:
+                    if attempt == 4:
+                        raise
+                    RETRIES[0] += 1
+                    await asyncio.sleep(0.05)
+
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+# -- transports ---------------------------------------------------------------------------
+
+
+def wire_copy(ep: S3Endpoint, bucket: str) -> Copy:
+    wire, where = ep.clients.wire, Where(ep.url, bucket, None)
+
+    async def copy(src: str, dst: str) -> None:
+        got = await wire.send("GET", where, bucket=bucket, key=src)
+        await wire.send("PUT", where, bucket=bucket, key=dst, body=got.body)
+
+    return copy
+
+
+def wire_crt_copy(server: LoopbackServer, bucket: str) -> tuple[Copy, Callable[[], Any]]:
+    """aiohttp requests signed by awscrt's C signer (unsigned payload, as bucketvault's
+    streamed PUTs are)."""
+    import aiohttp
+    import yarl
+    from awscrt import auth, http
+
+    from bucketvault.store.s3_wire import quote_path
+
+    provider = auth.AwsCredentialsProvider.new_static(server.access_key, server.secret_key)
+    config = auth.AwsSigningConfig(
+        algorithm=auth.AwsSigningAlgorithm.V4,
+        signature_type=auth.AwsSignatureType.HTTP_REQUEST_HEADERS,
+        credentials_provider=provider,
+        region="us-east-1",
+        service="s3",
+        signed_body_value=auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD,
+        signed_body_header_type=auth.AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
+        use_double_uri_encode=False,  # S3 signs the path as sent
+        should_normalize_uri_path=False,
+    )
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), auto_decompress=False)
+    host = server.url.split("://", 1)[1]
+
+    def signed(method: str, path: str) -> dict[str, str]:
+        request = http.HttpRequest(method, path, http.HttpHeaders([("host", host)]))
+        auth.aws_sign_request(request, config).result()
+        return dict(request.headers)
+
+    async def copy(src: str, dst: str) -> None:
+        path = quote_path(bucket, src)
+        async with session.get(
+            yarl.URL(server.url + path, encoded=True), headers=signed("GET", path)
+        ) as got:
+            body = await got.read()
+        path = quote_path(bucket, dst)
+        async with session.put(
+            yarl.URL(server.url + path, encoded=True), headers=signed("PUT", path), data=body
+        ) as put:
+            answer = await put.read()
+            assert put.status == 200, (put.status, answer[:300])
+
+    return copy, session.close
+
+
+def obstore_copy(ep: S3Endpoint, bucket: str) -> Copy:
+    import obstore
+
+    store = ep.clients.store(bucket)
+
+    async def copy(src: str, dst: str) -> None:
+        got = await obstore.get_async(store, src)
+        body = bytes(await got.bytes_async())
+        await obstore.put_async(store, dst, body, use_multipart=False)
+
+    return copy
+
+
+async def botocore_copy(ep: S3Endpoint, bucket: str) -> Copy:
+    client = await ep.clients.client()
+
+    async def copy(src: str, dst: str) -> None:
+        got = await client.get_object(Bucket=bucket, Key=src)
+        async with got["Body"] as stream:
+            body = await stream.read()
+        await client.put_object(Bucket=bucket, Key=dst, Body=body)
+
+    return copy
+
+
+def crt_copy(server: LoopbackServer, bucket: str) -> Copy:
+    from awscrt import auth, http, io, s3
+
+    bootstrap = io.ClientBootstrap(
+        io.EventLoopGroup(2), io.DefaultHostResolver(io.EventLoopGroup(1))
+    )
+    provider = auth.AwsCredentialsProvider.new_static(server.access_key, server.secret_key)
+    client = s3.S3Client(
+        bootstrap=bootstrap,
+        region="us-east-1",
+        credential_provider=provider,
+        tls_mode=s3.S3RequestTlsMode.DISABLED,
+        part_size=8 * 1024 * 1024,
+        # its multipart upload fails on rclone serve s3 (AWS_ERROR_S3_MISSING_UPLOAD_ID):
+        # every PUT here is one request, as for the other transports
+        multipart_upload_threshold=5 * 1024**3,
+        throughput_target_gbps=10.0,
+    )
+    host = server.url.split("://", 1)[1]
+    loop = asyncio.get_running_loop()
+
+    def request(kind: Any, method: str, key: str, body: bytes | None) -> Awaitable[bytes]:
+        from io import BytesIO
+
+        from bucketvault.store.s3_wire import quote_path
+
+        done: asyncio.Future[bytes] = loop.create_future()
+        received: list[bytes] = []
+        headers = [("host", host)]
+        if body is not None:
+            headers.append(("Content-Length", str(len(body))))
+        req = http.HttpRequest(
+            method,
+            quote_path(bucket, key),
+            http.HttpHeaders(headers),
+            BytesIO(body) if body is not None else None,
+        )
+
+        def on_body(chunk: bytes, **_: Any) -> None:
+            received.append(bytes(chunk))
+
+        def on_done(error: BaseException | None = None, **_: Any) -> None:
+            def settle() -> None:
+                if error is not None:
+                    done.set_exception(error)
+                else:
+                    done.set_result(b"".join(received))
+
+            loop.call_soon_threadsafe(settle)
+
+        client.make_request(type=kind, request=req, on_body=on_body, on_done=on_done)
+        return done
+
+    async def copy(src: str, dst: str) -> None:
+        body = await request(s3.S3RequestType.GET_OBJECT, "GET", src, None)
+        await request(s3.S3RequestType.PUT_OBJECT, "PUT", dst, body)
+
+    return copy
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+async def fill(ep: S3Endpoint, bucket: str, count: int, large: int) -> None:
+    wire, where = ep.clients.wire, Where(ep.url, bucket, None)
+    gate = asyncio.Semaphore(16)
+
+    async def one(i: int) -> None:
+        async with gate:
+            for _ in range(10):  # rclone answers 500 to a few concurrent first writes
+                try:
+                    await wire.send(
+                        "PUT", where, bucket=bucket, key=f"d/k{i:06d}", body=os.urandom(4096)
+                    )
+                    return
+                except Exception:
+                    await asyncio.sleep(0.05)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    if large:
+        await wire.send("PUT", where, bucket=bucket, key="d/large", body=os.urandom(large))
+
+
+async def main(count: int, large_mib: int, rounds: int, only: list[str]) -> None:
+    with loopback_server("rclone") as server:
+        ep = S3Endpoint(server.endpoint())
+        bucket = "probe"
+        await ep.bucket(bucket).create()
+        await fill(ep, bucket, count, large_mib * 1024 * 1024)
+        closers: list[Callable[[], Any]] = []
+        transports: dict[str, Copy] = {"wire": wire_copy(ep, bucket)}
+        try:
+            crt_signed, close = wire_crt_copy(server, bucket)
+            transports["wire+crt"] = crt_signed
+            closers.append(close)
+            transports["crt"] = crt_copy(server, bucket)
+        except ImportError:
+            print("awscrt is not installed: its transports are skipped")
+        transports["obstore"] = obstore_copy(ep, bucket)
+        transports["aiobotocore"] = await botocore_copy(ep, bucket)
+        if only:
+            transports = {k: v for k, v in transports.items() if k in only}
+        small: dict[str, list[tuple[float, float]]] = {name: [] for name in transports}
+        big: dict[str, list[tuple[float, float]]] = {name: [] for name in transports}
+        try:
+            for r in range(rounds):  # interleaved: each round runs every transport once
+                for name, copy in transports.items():
+                    small[name].append(await timed(count, copy, f"{name}-{r}"))
+                    if large_mib:
+                        wall, cpu = time.perf_counter(), cpu_seconds()
+                        await copy("d/large", f"{name}-{r}/large")
+                        big[name].append((time.perf_counter() - wall, cpu_seconds() - cpu))
+        finally:
+            for close in closers:
+                await close()
+            await ep.close()
+        print(f"\nretried copies: {RETRIES[0]}")
+        print(f"{count} x 4 KiB copies (GET + PUT), 32 at a time; medians of {rounds} rounds")
+        print(f"{'transport':<12} {'wall s':>7} {'CPU s':>7} {'us CPU/object':>14}", end="")
+        print(f"   {large_mib} MiB object: {'wall s':>7} {'ms CPU/MiB':>10}" if large_mib else "")
+        for name in transports:
+            wall = statistics.median(w for w, _ in small[name])
+            cpu = statistics.median(c for _, c in small[name])
+            line = f"{name:<12} {wall:7.2f} {cpu:7.2f} {cpu / count * 1e6:14.0f}"
+            if large_mib:
+                big_wall = statistics.median(w for w, _ in big[name])
+                big_cpu = statistics.median(c for _, c in big[name])
+                line += f"   {'':>{len(str(large_mib)) + 12}}{big_wall:7.2f} "
+                line += f"{big_cpu / large_mib * 1e3:10.2f}"
+            print(line)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=2000)
+    parser.add_argument("--large-mib", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=[])
+    args = parser.parse_args()
+    asyncio.run(main(args.objects, args.large_mib, args.rounds, args.only))
