@@ -11,7 +11,7 @@ Routes exist twice: under `/v1/plans` (the scheduler's default service) and unde
 import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +30,9 @@ from bucketvault.errors import (
 from bucketvault.plans.engine import PlanManager
 from bucketvault.plans.scheduler import Scheduler
 from bucketvault.plans.status import Status
+
+if TYPE_CHECKING:
+    from bucketvault.schedules import ScheduleTicker
 
 ALREADY = "Cannot execute command. Command has already been issued or the plan has completed"
 
@@ -143,17 +146,28 @@ def _router(scheduler: Scheduler, prefix: str, with_service: bool) -> APIRouter:
     return router
 
 
-def create_app(scheduler: Scheduler, token: str | None, *, resume: bool = True) -> FastAPI:
+def create_app(
+    scheduler: Scheduler,
+    token: str | None,
+    *,
+    resume: bool = True,
+    ticker: "ScheduleTicker | None" = None,
+) -> FastAPI:
     """The API over `scheduler`; with `token`, every request needs `Bearer <token>`.
-    With `resume`, plans left running by a dead process continue on startup."""
+    With `resume`, plans left running by a dead process continue on startup; with
+    `ticker`, due schedules start their plans while the server runs."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if resume:
             scheduler.resume_all()
+        if ticker is not None:
+            ticker.start()
         try:
             yield
         finally:
+            if ticker is not None:
+                await ticker.aclose()
             await scheduler.aclose()
 
     app = FastAPI(

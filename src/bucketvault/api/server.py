@@ -43,7 +43,8 @@ def serve(
     import uvicorn
 
     from bucketvault.api.app import create_app
+    from bucketvault.schedules import ScheduleTicker
 
     scheduler = scheduler or Scheduler(factory=manager_for, default=default_service)
-    app = create_app(scheduler, token)
+    app = create_app(scheduler, token, ticker=ScheduleTicker(scheduler))
     uvicorn.run(app, host=host, port=port, log_level="info")

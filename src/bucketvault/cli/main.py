@@ -14,6 +14,7 @@ from bucketvault.cli import (
     demo_cmd,
     mirror_cmd,
     plan_cmd,
+    schedule_cmd,
     serve_cmd,
     service_cmd,
     snapshot_cmd,
@@ -84,6 +85,7 @@ app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(service_cmd.app, name="service")
 app.add_typer(alias_cmd.app, name="alias")
 app.add_typer(snapshot_cmd.app, name="snapshot")
+app.add_typer(schedule_cmd.app, name="schedule")
 app.command("mirror")(mirror_cmd.mirror)
 app.command("serve")(serve_cmd.serve)
 app.command("demo")(demo_cmd.demo)
