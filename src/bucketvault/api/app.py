@@ -205,6 +205,10 @@ def create_app(
 
     app.include_router(_router(scheduler, "/v1/plans", with_service=False))
     app.include_router(_router(scheduler, "/v1/service/{svc}/plans", with_service=True))
+    from bucketvault.api.console import Console, console_router
+
+    app.state.console = Console(scheduler, ticker)
+    app.include_router(console_router(app.state.console))
     return app
 
 

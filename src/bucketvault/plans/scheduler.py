@@ -5,6 +5,10 @@ On startup (`serve_forever`) it continues every plan that was running — starte
 interrupted, neither COMPLETE nor ERROR, no live runner — when its process was killed.
 Operator commands coming through the API call `launch` afterwards, which (re)starts the
 plan's background run if it is not running in this process already.
+
+Every background run that ends COMPLETE or ERROR is told to the `listeners` (run
+history, metrics, notifications), each called once with a `RunEnd`; a listener that
+fails is logged and never affects the plan.
 """
 
 from __future__ import annotations
@@ -12,17 +16,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from bucketvault.errors import BucketvaultError, NotFoundError, UsageError
 from bucketvault.plans.engine import PlanManager
 from bucketvault.plans.state import StateStore
+from bucketvault.plans.status import Status
 
 log = logging.getLogger(__name__)
 
 ManagerFactory = Callable[[str], PlanManager]
 
 _MAX_RERUNS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """A plan's background run that ended COMPLETE or ERROR (times: epoch seconds)."""
+
+    service: str
+    plan: str
+    status: Status
+    started: float
+    ended: float
+
+
+RunListener = Callable[[RunEnd], None]
 
 
 class Scheduler:
@@ -40,6 +61,7 @@ class Scheduler:
         self.state = state or StateStore()
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._kicked: set[tuple[str, str]] = set()
+        self.listeners: list[RunListener] = []
 
     @property
     def default_service(self) -> str | None:
@@ -71,6 +93,10 @@ class Scheduler:
         task = self._tasks.get((service, plan))
         return task is not None and not task.done()
 
+    def running(self) -> list[tuple[str, str]]:
+        """(service, plan) of every plan running in the background now."""
+        return sorted(key for key, task in self._tasks.items() if not task.done())
+
     def launch(self, service: str, plan: str) -> None:
         """Run the plan in the background of the running event loop (idempotent)."""
         key = (service, plan)
@@ -86,6 +112,7 @@ class Scheduler:
         key = (manager.service, plan)
         for _ in range(_MAX_RERUNS):
             self._kicked.discard(key)
+            started = time.time()
             try:
                 status = await manager.run(plan)
             except BucketvaultError as exc:
@@ -95,8 +122,17 @@ class Scheduler:
                 log.exception("plan %s/%s failed unexpectedly", manager.service, plan)
                 return
             log.info("plan %s/%s ended %s", manager.service, plan, status)
+            if status in (Status.COMPLETE, Status.ERROR):
+                self._tell(RunEnd(manager.service, plan, status, started, time.time()))
             if key not in self._kicked:
                 return
+
+    def _tell(self, end: RunEnd) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(end)
+            except Exception:
+                log.exception("a listener failed on the end of plan %s/%s", end.service, end.plan)
 
     def resume_all(self) -> list[tuple[str, str]]:
         """Launch every plan left running by a dead process; returns what was launched."""
