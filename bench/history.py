@@ -503,7 +503,7 @@ PHASES = (
     ("synchronize-buckets step", ("run_synchronize (",)),
     ("init step", ("run_init (",)),
     ("plan state (SQLite)", ("StateStore.",)),
-    ("S3 clients (aiobotocore) made", ("S3Clients.",)),
+    ("S3 request paths made", ("S3Wire.",)),
     ("thread pool (waiting or in C)", ("_worker (concurrent/futures/thread.py",)),
     ("other (event loop, aiohttp, unknown frames)", ("",)),
 )

@@ -1,6 +1,6 @@
 """TLS: HTTPS endpoints with a private CA work when the CA bundle is given, are refused
-(one clear line) when it is not, and work with an explicit --insecure — on both S3 data
-paths (aiobotocore for listing/control and odd keys, obstore for the fast data plane)."""
+(one clear line) when it is not, and work with an explicit --insecure — for plain keys
+and for keys some servers rename (which bucketvault checks with an extra listing)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import obstore
 import pytest
 import trustme
 from botocore.config import Config
@@ -22,11 +21,10 @@ from bucketvault.errors import ExitCode, PermanentStoreError, StoreError
 from bucketvault.history.layout import storage_key
 from bucketvault.store import ObjectAttributes, open_endpoint
 from bucketvault.store.s3 import S3Endpoint
-from bucketvault.store.s3_client import S3Clients, obstore_safe
 from tests.e2e.helpers import Result, run_cli
 from tests.security.conftest import TlsServer, tls_moto_server
 
-# keys through both data paths: obstore takes the plain ones, aiobotocore the others
+# plain keys and keys some servers rename
 KEYS = {"plain.txt": b"plain", "dir/obj.bin": b"x" * 3000, "a//b": b"double", "/lead": b"lead"}
 # in a backup bucket, keys some servers rewrite are stored under `.bucketvault/keys/`
 BACKED_UP = {storage_key(key): body for key, body in KEYS.items()}
@@ -97,10 +95,6 @@ def assert_untrusted(result: Result) -> None:
     assert "traceback" not in result.stdout.lower() + line
 
 
-def test_keys_cover_both_data_paths() -> None:
-    assert {obstore_safe(k) for k in KEYS} == {True, False}
-
-
 def test_mirror_alias_with_ca_bundle(tls_moto: TlsServer) -> None:
     bucket = seeded_bucket(tls_moto)
     set_alias("tls", tls_moto, "--ca-bundle", str(tls_moto.ca_bundle))
@@ -113,7 +107,13 @@ def test_mirror_alias_with_ca_bundle(tls_moto: TlsServer) -> None:
 
 def test_mirror_alias_without_ca_bundle_is_refused(tls_moto: TlsServer, tmp_path: Path) -> None:
     bucket = seeded_bucket(tls_moto)
-    set_alias("tls", tls_moto)
+    # `alias set` tests the endpoint first and refuses to save an untrusted one
+    refused = run_cli(
+        "alias", "set", "tls", tls_moto.url, "--access-key", "k", "--secret-stdin", input="s\n"
+    )
+    assert_untrusted(refused)
+    assert "not saved" in refused.stderr and "--no-check" in refused.stderr
+    set_alias("tls", tls_moto, "--no-check")
     (tmp_path / "copy").mkdir()
     assert_untrusted(run_cli("mirror", f"tls/{bucket}", f"file://{tmp_path}/copy"))
     assert not any((tmp_path / "copy").iterdir())
@@ -146,35 +146,27 @@ async def _chunks(body: bytes) -> Any:
     yield body
 
 
-async def _obstore_round_trip(cfg: EndpointConfig, bucket: str, key: str = "obstore.txt") -> bytes:
-    """Straight through the obstore store bucketvault builds (no aiobotocore involved)."""
-    clients = S3Clients(cfg)
+async def _round_trip(cfg: EndpointConfig, bucket: str, key: str) -> bytes:
+    """A write and a read through the store bucketvault builds for `cfg`."""
+    endpoint = open_endpoint(cfg)
     try:
-        store = clients.store(bucket)
-        await obstore.put_async(store, key, b"fast path")
-        got = await obstore.get_async(store, key)
-        return bytes(await got.bytes_async())
+        target = endpoint.bucket(bucket)
+        await target.write(key, _chunks(b"data"), size=4, attributes=ObjectAttributes(tags={}))
+        async with target.open(key) as reader:
+            return b"".join([chunk async for chunk in reader.chunks()])
     finally:
-        await clients.close()
+        await endpoint.close()
 
 
 @pytest.mark.parametrize("how", ["ca_bundle", "insecure"])
-async def test_obstore_data_plane_honours_tls_settings(
+async def test_store_honours_tls_settings(
     tls_moto: TlsServer, shared_bucket: str, how: str
 ) -> None:
-    bucket = shared_bucket
     options: dict[str, Any] = (
         {"ca_bundle": str(tls_moto.ca_bundle)} if how == "ca_bundle" else {"insecure": True}
     )
     cfg = _endpoint(tls_moto, **options)
-    assert await _obstore_round_trip(cfg, bucket, f"obstore-{how}.txt") == b"fast path"
-
-
-async def test_obstore_data_plane_refuses_untrusted(tls_moto: TlsServer) -> None:
-    bucket = seeded_bucket(tls_moto)
-    with pytest.raises(obstore.exceptions.BaseError, match="InvalidCertificate"):
-        await _obstore_round_trip(_endpoint(tls_moto), bucket)
-    assert "obstore.txt" not in read_bucket(tls_moto, bucket)
+    assert await _round_trip(cfg, shared_bucket, f"store-{how}.txt") == b"data"
 
 
 @pytest.fixture(scope="module")
@@ -183,15 +175,15 @@ def shared_bucket(tls_moto: TlsServer) -> str:
     return seeded_bucket(tls_moto)
 
 
-# one key per data path: obstore (fast) and aiobotocore (faithful)
-PATH_KEYS = [pytest.param("plain.txt", id="obstore"), pytest.param("a//b", id="aiobotocore")]
+# a plain key, and one whose write is confirmed by a listing
+PATH_KEYS = [pytest.param("plain.txt", id="plain"), pytest.param("a//b", id="odd")]
 
 
 @pytest.mark.parametrize("key", PATH_KEYS)
 async def test_store_read_and_write_untrusted_is_one_clear_error(
     tls_moto: TlsServer, shared_bucket: str, key: str
 ) -> None:
-    """Each data path on its own (fast and faithful), read and write, without the CA:
+    """Each kind of key on its own, read and write, without the CA:
     refused at once (permanent, not retried), in one line that says what to do."""
     bucket = shared_bucket
     endpoint = open_endpoint(_endpoint(tls_moto))
@@ -291,7 +283,15 @@ def test_service_without_ca_bundle_is_refused(
     tls_live: TlsServer, tls_backup: TlsServer, options: tuple[str, ...]
 ) -> None:
     ca = str(tls_live.ca_bundle)
-    add_service(tls_live, tls_backup, *(ca if o == "LIVE" else o for o in options))
+    chosen = [ca if o == "LIVE" else o for o in options]
+    # `service add` tests both stores first and refuses to save an untrusted one
+    refused = run_cli(
+        "service", "add", "minio", "--endpoint", tls_live.url, "--backup-endpoint",
+        tls_backup.url, "--access-key", "k", "--secret-stdin", *chosen, input="s\n",
+    )  # fmt: skip
+    assert_untrusted(refused)
+    assert run_cli("service", "show", "minio").exit_code == ExitCode.NOT_FOUND
+    add_service(tls_live, tls_backup, "--no-check", *chosen)
     result = backup_plan(tls_backup)
     assert_untrusted(result)
     # nothing was backed up: the plan did not start (live store untrusted: its buckets

@@ -21,7 +21,6 @@ def test_all_is_sorted_and_complete() -> None:
         "S3Endpoint",
         "WriteResult",
         "local_unrepresentable",
-        "obstore_safe",
         "open_endpoint",
         "retrying",
         "sort_key",

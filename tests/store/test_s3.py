@@ -28,7 +28,6 @@ from bucketvault.store import (
     ObjectInfo,
     RetryPolicy,
     S3Endpoint,
-    obstore_safe,
     open_endpoint,
 )
 from bucketvault.store.s3_data import part_size_for
@@ -48,9 +47,8 @@ MiB = 1024 * 1024
 
 
 @WITH_SEAWEED
-@pytest.mark.parametrize("key", ["attrs/fast.txt", "attrs/\tfaithful"], ids=["obstore", "botocore"])
+@pytest.mark.parametrize("key", ["attrs/plain.txt", "attrs/\todd"], ids=["plain", "odd"])
 async def test_attributes_round_trip(s3: LoopbackServer, s3_bucket: Bucket, key: str) -> None:
-    assert obstore_safe(key) == (key == "attrs/fast.txt")
     await put(s3_bucket, key, b"payload", ATTRIBUTES)
     expected_tags = None if s3.kind == "rclone" else ATTRIBUTES.tags  # rclone: no tagging
     async with s3_bucket.open(key) as reader:
@@ -159,11 +157,10 @@ async def test_listing_out_of_byte_order_is_refused(s3_bucket: Bucket) -> None:
 
 def in_pages_of_two(endpoint: S3Endpoint, bucket: Bucket) -> AsyncIterator[ObjectInfo]:
     return list_objects(
-        endpoint.clients.wire,
+        endpoint.wire,
         where=endpoint.where(bucket.name),
         prefix="",
         start_after=None,
-        policy=FAST_RETRY,
         page_size=2,
     )
 

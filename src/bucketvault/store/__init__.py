@@ -1,9 +1,8 @@
 """store: object-store access behind one small interface (`base.Endpoint`, `base.Bucket`).
 
-This package owns everything that talks to a store: the S3 clients (`s3_wire`: signed
-aiohttp requests for bucket checks, listings, tags and streamed PUTs; obstore: the fast
-data plane for small objects whose keys it carries exactly; aiobotocore: the rest of the
-control plane, multipart uploads and every other key), the local-directory store
+This package owns everything that talks to a store: the one S3 request path
+(`s3_wire`: every request signed by awscrt's SigV4 signer, sent by aiohttp, its errors
+translated and its retries made in one place), the local-directory store
 (`file://`), the translation of client-library errors into `bucketvault.errors`
 (`s3_errors.py`, `local.py`), and the one retry loop with backoff (`retry.py`). Keys are
 opaque strings: a store returns exactly the key it was given or refuses it with
@@ -27,11 +26,10 @@ from bucketvault.store.retry import DEFAULT_POLICY, RetryPolicy, retrying
 if TYPE_CHECKING:
     from bucketvault.store.s3 import S3Endpoint
     from bucketvault.store.s3_bucket import S3Bucket
-    from bucketvault.store.s3_client import obstore_safe
 
-# The S3 clients (aiobotocore, aiohttp) take most of a second to import: they load on
-# first use, so commands and modules that only need the records stay quick.
-_LAZY = {"S3Bucket": "s3_bucket", "S3Endpoint": "s3", "obstore_safe": "s3_client"}
+# The S3 client (aiohttp, awscrt) takes a fifth of a second to import: it loads on first
+# use, so commands and modules that only need the records stay quick.
+_LAZY = {"S3Bucket": "s3_bucket", "S3Endpoint": "s3"}
 
 
 def __getattr__(name: str) -> Any:
@@ -66,7 +64,6 @@ __all__ = [
     "S3Endpoint",
     "WriteResult",
     "local_unrepresentable",
-    "obstore_safe",
     "open_endpoint",
     "retrying",
     "sort_key",

@@ -1,31 +1,28 @@
 """One bucket of an S3 endpoint: listing, reading and writing objects, keys exactly as given.
 
-Requests that can be replayed (listing pages, GETs before the first byte, buffered
-PUTs, each multipart part) are retried through `retry.py`; a write whose source stream
-broke cannot be, and its caller decides.
+Every request goes through the endpoint's one request path (`s3_wire.py`), which
+retries what can be replayed (listing pages, GETs before the first byte, buffered PUTs,
+each multipart part); a write whose source stream broke cannot be, and its caller
+decides.
 
-Which client carries an object (see `s3_client.py`):
-- reads: obstore for keys `obstore_safe` accepts, aiobotocore for every other key;
-- writes of known MD5 from `stream_threshold` to `single_put_limit` bytes: one streamed
-  PUT through `s3_wire` whose Content-MD5 the server checks;
-- other writes below `multipart_threshold`: buffered and hashed here, then obstore (safe
-  keys) or aiobotocore; larger ones: an aiobotocore multipart upload.
-Whatever the path, a write that names `content_md5` stores nothing else, and every
-write reports the version id the store gave it. A bucket whose Object Lock retention
-demands a Content-MD5 refuses obstore's PUTs (it sends none): those writes go through
-aiobotocore instead. Versions and Object Lock are in `s3_versions.py`.
+Writes:
+- of known MD5 from `stream_threshold` to `single_put_limit` bytes: one streamed PUT
+  whose Content-MD5 the server checks;
+- other writes below `multipart_threshold`: buffered and hashed here, then one PUT with
+  its Content-MD5; larger ones: a multipart upload, each part with its Content-MD5.
+Whatever the path, a write stores only the attributes it was given (nothing of
+bucketvault's own), and reports the version id the store gave it. Versions and Object
+Lock are in `s3_versions.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-import obstore
+from typing import TYPE_CHECKING
 
 from bucketvault.errors import (
     BucketvaultError,
@@ -48,24 +45,19 @@ from bucketvault.store.model import (
     is_plain_md5,
     normalize_etag,
 )
-from bucketvault.store.retry import retrying
-from bucketvault.store.s3_client import obstore_safe
 from bucketvault.store.s3_data import (
-    READ_CHUNK,
     S3Reader,
-    attributes_from_boto,
-    attributes_from_obstore,
-    boto_headers,
+    attributes_from_headers,
     collect,
     counted,
-    info_from_boto,
+    info_from_headers,
     md5_digest,
     multipart_upload,
-    obstore_attributes,
+    put_headers,
+    tag_count,
     version_or_none,
-    wire_put_headers,
 )
-from bucketvault.store.s3_errors import Where, quote_key, translating
+from bucketvault.store.s3_errors import Where, quote_key
 from bucketvault.store.s3_listing import decode_key, list_objects, parse_timestamp
 from bucketvault.store.s3_versions import (
     create_locked,
@@ -77,15 +69,12 @@ from bucketvault.store.s3_versions import (
     version_tags,
     versioning,
 )
-from bucketvault.store.s3_wire import S3_XMLNS, WireResponse, xml_children
+from bucketvault.store.s3_wire import S3_XMLNS, xml_children
 
 if TYPE_CHECKING:
     from bucketvault.store.s3 import S3Endpoint
 
 MAX_KEY_BYTES = 1024
-# how a store refuses a PUT without Content-MD5 into a bucket whose Object Lock has a
-# default retention: moto says so by name, AWS with InvalidRequest
-_MD5_REQUIRED_CODES = frozenset({"MissingUploadObjectWithObjectLockHeaders", "InvalidRequest"})
 
 
 class S3Bucket:
@@ -95,8 +84,6 @@ class S3Bucket:
         self._ep = endpoint
         self._name = name
         self._prefix = prefix
-        # set once this bucket refused a PUT without Content-MD5 (Object Lock)
-        self._md5_required = False
 
     @property
     def name(self) -> str:
@@ -118,14 +105,8 @@ class S3Bucket:
         return self._ep.where(self._name, None if key is None else self._prefix + key)
 
     async def exists(self) -> bool:
-        where = self.where()
-
-        async def head() -> None:
-            with translating(where):
-                await self._ep.clients.wire.send("HEAD", where, bucket=self._name)
-
         try:
-            await retrying(head, self._ep.retry_policy)
+            await self._ep.wire.send("HEAD", self.where(), bucket=self._name)
         except NoSuchBucketError:
             return False
         return True
@@ -146,16 +127,10 @@ class S3Bucket:
                 f"<LocationConstraint>{region}</LocationConstraint>"
                 "</CreateBucketConfiguration>"
             ).encode()
-        where = self.where()
-
-        async def put() -> None:
-            with translating(where):
-                await self._ep.clients.wire.send(
-                    "PUT", where, bucket=self._name, headers=headers, body=body
-                )
-
         try:
-            await retrying(put, self._ep.retry_policy)
+            await self._ep.wire.send(
+                "PUT", self.where(), bucket=self._name, headers=headers, body=body
+            )
         except PermanentStoreError as exc:
             if exc.code == "BucketAlreadyOwnedByYou":
                 return
@@ -188,138 +163,59 @@ class S3Bucket:
 
     async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
         async for info in list_objects(
-            self._ep.clients.wire,
+            self._ep.wire,
             where=self.where(),
             prefix=self._prefix,
             start_after=start_after,
-            policy=self._ep.retry_policy,
         ):
             yield info
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         full = self._full(key)
         where = self.where(key)
-        response = await self._ep._call(
-            where, "head_object", self._ep.retry_policy, Bucket=self._name, Key=full
-        )
-        tags = await self._ep.tags(where, full, tag_count=None, known_count=False)
-        return info_from_boto(key, response), attributes_from_boto(response, tags)
+        answer = await self._ep.wire.send("HEAD", where, bucket=self._name, key=full)
+        tags = await self._ep.tags(where, full, tag_count=None)
+        return info_from_headers(key, answer.headers), attributes_from_headers(answer.headers, tags)
 
     @contextlib.asynccontextmanager
     async def open(self, key: str, *, version_id: str | None = None) -> AsyncIterator[S3Reader]:
         full = self._full(key)
-        if version_id is None and self._ep.fast_path and obstore_safe(full):
-            yield await self._open_fast(key, full)
-            return
         where = self.where(key)
-        response = await self._get(where, full, version_id)
-        body = response["Body"]
-        try:
-            if version_id is None:
-                tags = await self._ep.tags(
-                    where,
-                    full,
-                    tag_count=response.get("TagCount"),
-                    known_count=True,
-                )
-            else:
-                tags = await version_tags(
-                    self._ep, where, full, version_id, tag_count=response.get("TagCount")
-                )
-
-            async def stream() -> AsyncIterator[bytes]:
-                while True:
-                    with translating(where):
-                        chunk = await body.read(READ_CHUNK)
-                    if not chunk:
-                        return
-                    yield chunk
-
-            yield S3Reader(
-                info=info_from_boto(key, response),
-                attributes=attributes_from_boto(response, tags),
-                stream=stream,
-            )
-        finally:
-            body.close()
-
-    async def _get(self, where: Where, full: str, version_id: str | None) -> Any:
-        if version_id is None:
-            return await self._ep._call(
-                where, "get_object", self._ep.retry_policy, Bucket=self._name, Key=full
-            )
-        try:
-            return await self._ep._call(
-                where,
-                "get_object",
-                self._ep.retry_policy,
-                Bucket=self._name,
-                Key=full,
-                VersionId=version_id,
-            )
-        except PermanentStoreError as exc:
-            if exc.code == "MethodNotAllowed" or exc.status == 405:
-                # S3 answers a GET of a delete marker's version id with 405
-                raise NoSuchKeyError(
-                    f"version {version_id!r} of {where.what()} at {self._ep.url} is a delete "
-                    "marker: it has no content",
-                    code=exc.code,
-                    status=exc.status,
-                ) from exc
-            if isinstance(exc, UnsupportedError):
-                raise no_versions(self._ep, self._name, exc) from exc
-            raise
-
-    async def _open_fast(self, key: str, full: str) -> S3Reader:
-        where = self.where(key)
-        store = self._ep.clients.store(self._name)
-
-        async def get() -> Any:
-            with translating(where):
-                return await obstore.get_async(store, full)
-
-        if self._ep.tagging is False:
-            # the server cannot tell tags (known from an earlier probe): no request to
-            # overlap with the GET, so no task to pay for either
-            result = await retrying(get, self._ep.retry_policy)
-            tags = None
-        else:
-            tags_task = asyncio.create_task(
-                self._ep.tags(where, full, tag_count=None, known_count=False)
-            )
+        query = None if version_id is None else {"versionId": version_id}
+        async with contextlib.AsyncExitStack() as stack:
             try:
-                result = await retrying(get, self._ep.retry_policy)
-            except BaseException:
-                tags_task.cancel()
-                with contextlib.suppress(BaseException):
-                    await tags_task
-                raise
-            tags = await tags_task
-        meta = result.meta
-        size = int(meta["size"])
+                answer = await stack.enter_async_context(
+                    self._ep.wire.stream(where, bucket=self._name, key=full, query=query)
+                )
+            except PermanentStoreError as exc:
+                raise self._version_refused(exc, where, version_id) from exc
+            count = tag_count(answer.headers)
+            if version_id is None:
+                tags = await self._ep.tags(where, full, tag_count=count)
+            else:
+                tags = await version_tags(self._ep, where, full, version_id, tag_count=count)
+            yield S3Reader(
+                info=info_from_headers(key, answer.headers),
+                attributes=attributes_from_headers(answer.headers, tags),
+                stream=answer.chunks,
+            )
 
-        async def stream() -> AsyncIterator[bytes]:
-            with translating(where):
-                if size <= READ_CHUNK:
-                    # one hand-off from obstore's threads instead of one per chunk plus
-                    # one for the end: most of the cost of a small object
-                    yield bytes(await result.bytes_async())
-                    return
-                async for buf in result.stream(min_chunk_size=READ_CHUNK):
-                    yield bytes(buf)
-
-        modified = meta.get("last_modified")
-        return S3Reader(
-            info=ObjectInfo(
-                key=key,
-                size=size,
-                etag=normalize_etag(meta.get("e_tag")),
-                last_modified=modified if modified else datetime.fromtimestamp(0, UTC),
-                version_id=version_or_none(meta.get("version")),
-            ),
-            attributes=attributes_from_obstore(result.attributes, tags),
-            stream=stream,
-        )
+    def _version_refused(
+        self, exc: PermanentStoreError, where: Where, version_id: str | None
+    ) -> PermanentStoreError:
+        if version_id is None:
+            return exc
+        if exc.code == "MethodNotAllowed" or exc.status == 405:
+            # S3 answers a GET of a delete marker's version id with 405
+            return NoSuchKeyError(
+                f"version {version_id!r} of {where.what()} at {self._ep.url} is a delete "
+                "marker: it has no content",
+                code=exc.code,
+                status=exc.status,
+            )
+        if isinstance(exc, UnsupportedError):
+            return no_versions(self._ep, self._name, exc)
+        return exc
 
     async def write(
         self,
@@ -333,67 +229,36 @@ class S3Bucket:
         full = self._full(key)
         where = self.where(key)
         ep = self._ep
-        streamable = content_md5 is not None and (
-            ep.stream_threshold <= size <= ep.single_put_limit
-        )
-        headers = wire_put_headers(attributes) if streamable else None
-        if content_md5 is not None and headers is not None:
+        headers = put_headers(attributes, where)
+        if content_md5 is not None and ep.stream_threshold <= size <= ep.single_put_limit:
             etag, version = await self._put_streamed(key, full, chunks, size, content_md5, headers)
+            expected = content_md5
         elif size >= ep.multipart_threshold:
-            client = await ep.clients.client()
             etag, expected, version = await multipart_upload(
-                client,
+                ep.wire,
                 where=where,
                 full_key=full,
                 chunks=chunks,
                 size=size,
                 part_size=ep.part_size,
                 attributes=attributes,
-                policy=ep.retry_policy,
                 content_md5=content_md5,
             )
-            if not obstore_safe(full) or "\\" in full:
-                await self._confirm_stored(key, full, size, etag, version)
-            return WriteResult(etag=etag, size=size, expected_etag=expected, version_id=version)
         else:
             body = await collect(chunks, size, where)
             digest = md5_digest(body)
             if content_md5 is not None and digest.hex() != content_md5:
                 raise content_mismatch(f"{self.display}: {quote_key(key)}")
-            content_md5 = digest.hex()
-            fast_attributes = obstore_attributes(attributes) if ep.fast_path else None
-            if fast_attributes is not None and obstore_safe(full) and not self._md5_required:
-                try:
-                    etag, version = await self._put_fast(
-                        where, full, body, fast_attributes, attributes.tags
-                    )
-                except PermanentStoreError as exc:
-                    if exc.code not in _MD5_REQUIRED_CODES:
-                        raise
-                    # Object Lock: nothing was stored; send it again with its Content-MD5
-                    etag, version = await self._put_buffered(where, full, body, digest, attributes)
-                    self._md5_required = True
-            else:
-                etag, version = await self._put_buffered(where, full, body, digest, attributes)
-        if not obstore_safe(full) or "\\" in full:
+            expected = digest.hex()
+            headers["Content-MD5"] = base64.b64encode(digest).decode()
+            answer = await ep.wire.send(
+                "PUT", where, bucket=self._name, key=full, headers=headers, body=body
+            )
+            etag = normalize_etag(answer.headers.get("ETag"))
+            version = version_or_none(answer.headers.get("x-amz-version-id"))
+        if may_be_renamed(full):
             await self._confirm_stored(key, full, size, etag, version)
-        return WriteResult(etag=etag, size=size, expected_etag=content_md5, version_id=version)
-
-    async def _put_buffered(
-        self, where: Where, full: str, body: bytes, digest: bytes, attributes: ObjectAttributes
-    ) -> tuple[str, str | None]:
-        """One PutObject through aiobotocore, with its Content-MD5: (etag, version id)."""
-        response = await self._ep._call(
-            where,
-            "put_object",
-            self._ep.retry_policy,
-            Bucket=self._name,
-            Key=full,
-            Body=body,
-            ContentMD5=base64.b64encode(digest).decode(),
-            **boto_headers(attributes),
-        )
-        return normalize_etag(response.get("ETag")), version_or_none(response.get("VersionId"))
+        return WriteResult(etag=etag, size=size, expected_etag=expected, version_id=version)
 
     async def _put_streamed(
         self,
@@ -413,10 +278,9 @@ class S3Bucket:
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(content_md5)).decode()
         body = _Body(counted(chunks, size, where))
         try:
-            with translating(where):
-                response = await self._ep.clients.wire.send(
-                    "PUT", where, bucket=self._name, key=full, headers=headers, body=body
-                )
+            response = await self._ep.wire.send(
+                "PUT", where, bucket=self._name, key=full, headers=headers, body=body
+            )
         except BucketvaultError as exc:
             # aiohttp reports a body that failed as a broken connection: the body's own
             # error (a corrupt or short source) is the one that says what happened
@@ -485,14 +349,7 @@ class S3Bucket:
         sent it (even outside the prefix; not relative to the bucket's prefix), and its
         age in seconds by the server's clock (None when the server does not tell)."""
         query = {"list-type": "2", "encoding-type": "url", "max-keys": "1", "prefix": prefix}
-
-        async def page() -> WireResponse:
-            with translating(where):
-                return await self._ep.clients.wire.send(
-                    "GET", where, bucket=self._name, query=query
-                )
-
-        response = await retrying(page, self._ep.retry_policy)
+        response = await self._ep.wire.send("GET", where, bucket=self._name, query=query)
         root, ns = xml_children(response.body)
         entry = root.find(f"{ns}Contents")
         if entry is None:
@@ -508,38 +365,12 @@ class S3Bucket:
         age = (now - modified).total_seconds() if now and modified else None
         return info, age
 
-    async def _put_fast(
-        self,
-        where: Where,
-        full: str,
-        body: bytes,
-        attributes: dict[str, str],
-        tags: Mapping[str, str] | None,
-    ) -> tuple[str, str | None]:
-        store = self._ep.clients.store(self._name)
-
-        async def put() -> Any:
-            with translating(where):
-                return await obstore.put_async(
-                    store,
-                    full,
-                    body,
-                    attributes=attributes or None,
-                    tags=dict(tags) if tags else None,
-                    use_multipart=False,
-                )
-
-        result = await retrying(put, self._ep.retry_policy)
-        return normalize_etag(result.get("e_tag")), version_or_none(result.get("version"))
-
     async def delete(self, key: str, *, version_id: str | None = None) -> None:
         full = self._full(key)
         if version_id is not None:
             await delete_version(self, key, full, version_id)
             return
-        await self._ep._call(
-            self.where(key), "delete_object", self._ep.retry_policy, Bucket=self._name, Key=full
-        )
+        await self._ep.wire.send("DELETE", self.where(key), bucket=self._name, key=full)
 
     # -- versions and Object Lock (s3_versions.py) --------------------------------------
 
@@ -554,6 +385,16 @@ class S3Bucket:
 
     async def object_lock(self) -> ObjectLock | None:
         return await object_lock(self)
+
+
+# an empty, `.` or `..` segment (which covers a leading or trailing `/`), a backslash, or
+# an ASCII control character: keys some servers store under another name
+_RENAMED_BY_SOME = re.compile(r"[\x00-\x1f\x7f\\]|(?:^|/)\.{0,2}(?:/|$)")
+
+
+def may_be_renamed(key: str) -> bool:
+    """Whether some server may store `key` under another name (docs/servers.md)."""
+    return _RENAMED_BY_SOME.search(key) is not None
 
 
 class _Body:

@@ -17,19 +17,30 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote, urlencode
+from xml.sax.saxutils import escape
 
 from bucketvault.errors import (
     IntegrityError,
     PermanentStoreError,
     StoreError,
+    UnsupportedError,
     WriteOutcomeUnknown,
     content_mismatch,
 )
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, normalize_etag
 from bucketvault.store.retry import RetryPolicy, retrying
-from bucketvault.store.s3_errors import Where, quote_key, translating
+from bucketvault.store.s3_errors import Where, from_response, quote_key
+from bucketvault.store.s3_listing import parse_timestamp
+from bucketvault.store.s3_wire import (
+    S3Wire,
+    WireResponse,
+    xml_body,
+    xml_children,
+)
+from bucketvault.store.s3_wire import (
+    content_md5 as content_md5_header,
+)
 
 MiB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 16 * MiB
@@ -38,24 +49,16 @@ DEFAULT_STREAM_THRESHOLD = 1 * MiB
 DEFAULT_SINGLE_PUT_LIMIT = 256 * MiB
 MAX_SINGLE_PUT = 5 * 1024 * MiB  # S3's limit for one PUT
 MAX_PARTS = 10_000
-READ_CHUNK = 4 * MiB
 
-# obstore attribute names for the five content headers
-_OBSTORE_NAMES = {
+# the five content headers: ObjectAttributes field -> HTTP header
+CONTENT_HEADERS = {
     "content_type": "Content-Type",
     "content_encoding": "Content-Encoding",
     "content_disposition": "Content-Disposition",
     "content_language": "Content-Language",
     "cache_control": "Cache-Control",
 }
-_BOTO_NAMES = {
-    "content_type": "ContentType",
-    "content_encoding": "ContentEncoding",
-    "content_disposition": "ContentDisposition",
-    "content_language": "ContentLanguage",
-    "cache_control": "CacheControl",
-}
-_RESERVED_META = frozenset(name.lower() for name in _OBSTORE_NAMES.values()) | {"storage-class"}
+META_PREFIX = "x-amz-meta-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +82,8 @@ def part_size_for(size: int, part_size: int) -> int:
 
 
 # hashlib releases the GIL while it hashes 2,048 bytes or more. For a small body that
-# costs far more than the hashing: obstore's I/O threads are waiting for the GIL, take it,
-# and the event loop waits to get it back (~90 us for 4 KiB, measured, against ~10 us
-# of hashing). Fed in slices below that size, a small body is hashed without letting go.
+# costs more than the hashing: the event loop waits to get the GIL back. Fed in slices
+# below that size, a small body is hashed without letting go.
 _GIL_RELEASE_SIZE = 2048
 _HASH_IN_SLICES_BELOW = 64 * 1024
 
@@ -104,62 +106,51 @@ def tagging_header(tags: Mapping[str, str]) -> str:
     return urlencode(sorted(tags.items()), quote_via=quote, safe="")
 
 
-def boto_headers(attributes: ObjectAttributes) -> dict[str, Any]:
-    """PutObject / CreateMultipartUpload parameters for `attributes`."""
-    params: dict[str, Any] = {}
-    for field, name in _BOTO_NAMES.items():
-        value = getattr(attributes, field)
-        if value is not None:
-            params[name] = value
-    if attributes.metadata:
-        params["Metadata"] = dict(attributes.metadata)
-    if attributes.tags:
-        params["Tagging"] = tagging_header(attributes.tags)
-    return params
-
-
-def _content_headers(attributes: ObjectAttributes) -> dict[str, str] | None:
-    """The five content headers of `attributes` by their HTTP names, or None when plain
-    header values could not carry one exactly (non-ASCII, surrounding spaces)."""
+def put_headers(attributes: ObjectAttributes, where: Where) -> dict[str, str]:
+    """The headers that store `attributes` with a PUT or CreateMultipartUpload: the one
+    mapping from attributes to HTTP (`attributes_from_headers` is its inverse).
+    `UnsupportedError` when a value cannot travel in an HTTP header exactly (non-ASCII,
+    control characters, spaces at either end, which every server strips)."""
     headers: dict[str, str] = {}
-    for field, name in _OBSTORE_NAMES.items():
+    for field, name in CONTENT_HEADERS.items():
         value = getattr(attributes, field)
         if value is not None:
-            if not _header_value_exact(value):
-                return None
-            headers[name] = value
-    return headers
-
-
-def obstore_attributes(attributes: ObjectAttributes) -> dict[str, str] | None:
-    """obstore's attribute dict, or None when obstore could not send these attributes
-    exactly (a metadata name that collides with a header, a non-ASCII value)."""
-    result = _content_headers(attributes)
-    if result is None:
-        return None
+            headers[name] = _exact(value, name, where)
     for name, value in attributes.metadata.items():
-        if name.lower() in _RESERVED_META or not _TOKEN.fullmatch(name):
-            return None
-        if not _header_value_exact(value):
-            return None
-        result[name] = value
-    return result
-
-
-def wire_put_headers(attributes: ObjectAttributes) -> dict[str, str] | None:
-    """PUT headers for `attributes`, or None when plain HTTP headers could not carry
-    them exactly (a non-ASCII value, surrounding spaces, a metadata name that is not an
-    HTTP token): those objects go through aiobotocore."""
-    headers = _content_headers(attributes)
-    if headers is None:
-        return None
-    for name, value in attributes.metadata.items():
-        if not _TOKEN.fullmatch(name) or not _header_value_exact(value):
-            return None
-        headers[f"x-amz-meta-{name}"] = value
+        if not _TOKEN.fullmatch(name):
+            raise _inexact(f"metadata name {name!r}", where)
+        headers[META_PREFIX + name] = _exact(value, f"metadata {name!r}", where)
     if attributes.tags:
         headers["x-amz-tagging"] = tagging_header(attributes.tags)
     return headers
+
+
+def attributes_from_headers(
+    headers: Mapping[str, str], tags: Mapping[str, str] | None
+) -> ObjectAttributes:
+    fields = {field: headers.get(name) for field, name in CONTENT_HEADERS.items()}
+    metadata = {
+        name[len(META_PREFIX) :].lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(META_PREFIX)
+    }
+    return ObjectAttributes(**fields, metadata=metadata, tags=tags)
+
+
+def info_from_headers(key: str, headers: Mapping[str, str]) -> ObjectInfo:
+    modified = parse_timestamp(headers.get("Last-Modified") or "")
+    return ObjectInfo(
+        key=key,
+        size=int(headers.get("Content-Length") or 0),
+        etag=normalize_etag(headers.get("ETag")),
+        last_modified=modified or datetime.fromtimestamp(0, UTC),
+        version_id=version_or_none(headers.get("x-amz-version-id")),
+    )
+
+
+def tag_count(headers: Mapping[str, str]) -> int:
+    """x-amz-tagging-count (absent when an object has no tags)."""
+    return int(headers.get("x-amz-tagging-count") or 0)
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
@@ -167,44 +158,17 @@ _TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 _HEADER_VALUE = re.compile(r"(?:[!-~](?:[ -~]*[!-~])?)?")
 
 
-def _header_value_exact(value: str) -> bool:
-    return _HEADER_VALUE.fullmatch(value) is not None
+def _exact(value: str, what: str, where: Where) -> str:
+    if _HEADER_VALUE.fullmatch(value) is None:
+        raise _inexact(f"{what} value {value!r}", where)
+    return value
 
 
-def attributes_from_boto(
-    response: Mapping[str, Any], tags: Mapping[str, str] | None
-) -> ObjectAttributes:
-    return ObjectAttributes(
-        **{field: response.get(name) for field, name in _BOTO_NAMES.items()},
-        metadata={k.lower(): v for k, v in (response.get("Metadata") or {}).items()},
-        tags=tags,
-    )
-
-
-def attributes_from_obstore(
-    attrs: Mapping[str, str], tags: Mapping[str, str] | None
-) -> ObjectAttributes:
-    known = {name: field for field, name in _OBSTORE_NAMES.items()}
-    fields: dict[str, str] = {}
-    metadata: dict[str, str] = {}
-    for name, value in attrs.items():
-        if name in known:
-            fields[known[name]] = value
-        elif name.lower() != "storage-class":
-            metadata[name.lower()] = value
-    return ObjectAttributes(**fields, metadata=metadata, tags=tags)
-
-
-def info_from_boto(key: str, response: Mapping[str, Any]) -> ObjectInfo:
-    modified = response.get("LastModified")
-    if not isinstance(modified, datetime):
-        modified = datetime.fromtimestamp(0, UTC)
-    return ObjectInfo(
-        key=key,
-        size=int(response.get("ContentLength", 0)),
-        etag=normalize_etag(response.get("ETag")),
-        last_modified=modified,
-        version_id=version_or_none(response.get("VersionId")),
+def _inexact(what: str, where: Where) -> UnsupportedError:
+    return UnsupportedError(
+        f"{where.what()} at {where.endpoint}: the {what} cannot be sent in an HTTP header "
+        "exactly (S3 carries only printable ASCII there, without spaces at either end)",
+        code="InexactHeader",
     )
 
 
@@ -303,7 +267,7 @@ def size_mismatch(where: Where, size: int, more_or_fewer: str) -> IntegrityError
 
 
 async def multipart_upload(
-    client: Any,
+    wire: S3Wire,
     *,
     where: Where,
     full_key: str,
@@ -311,40 +275,40 @@ async def multipart_upload(
     size: int,
     part_size: int,
     attributes: ObjectAttributes,
-    policy: RetryPolicy,
     content_md5: str | None = None,
 ) -> tuple[str, str, str | None]:
     """Upload as a multipart upload; return (etag reported, etag expected, version id
     the store gave the object). With `content_md5`, the upload is aborted, not
     completed, unless the bytes hash to it."""
     bucket = where.bucket
+    assert bucket is not None
     part_size = part_size_for(size, part_size)
-
-    async def create() -> Any:
-        with translating(where):
-            return await client.create_multipart_upload(
-                Bucket=bucket, Key=full_key, **boto_headers(attributes)
-            )
-
-    upload_id: str = (await retrying(create, policy))["UploadId"]
+    headers = put_headers(attributes, where)
+    created = await wire.send(
+        "POST", where, bucket=bucket, key=full_key, query={"uploads": ""}, headers=headers
+    )
+    root, ns = xml_children(created.body)
+    upload_id = root.findtext(f"{ns}UploadId") or ""
+    if not upload_id:
+        raise PermanentStoreError(
+            f"{where.endpoint} started a multipart upload of {quote_key(full_key)} without "
+            "an upload id: the server's multipart upload is broken"
+        )
     digests: list[bytes] = []
-    done: list[dict[str, Any]] = []
-    pending: asyncio.Task[dict[str, Any]] | None = None
+    done: list[tuple[int, str]] = []
+    pending: asyncio.Task[tuple[int, str]] | None = None
 
-    async def upload(number: int, body: bytes, digest: bytes) -> dict[str, Any]:
-        async def once() -> Any:
-            with translating(where):
-                return await client.upload_part(
-                    Bucket=bucket,
-                    Key=full_key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                    ContentMD5=base64.b64encode(digest).decode(),
-                )
-
-        response = await retrying(once, policy)
-        return {"PartNumber": number, "ETag": response["ETag"]}
+    async def upload(number: int, body: bytes, digest: bytes) -> tuple[int, str]:
+        answer = await wire.send(
+            "PUT",
+            where,
+            bucket=bucket,
+            key=full_key,
+            query={"partNumber": str(number), "uploadId": upload_id},
+            headers={"Content-MD5": base64.b64encode(digest).decode()},
+            body=body,
+        )
+        return number, answer.headers.get("ETag") or f'"{digest.hex()}"'
 
     whole = hashlib.md5() if content_md5 is not None else None
     try:
@@ -362,50 +326,82 @@ async def multipart_upload(
             pending = None
         if whole is not None and whole.hexdigest() != content_md5:
             raise content_mismatch(f"{where.endpoint}: {quote_key(full_key)}")
-
-        tries = 0
-
-        async def complete() -> Any:
-            nonlocal tries
-            tries += 1
-            try:
-                with translating(where):
-                    return await client.complete_multipart_upload(
-                        Bucket=bucket,
-                        Key=full_key,
-                        UploadId=upload_id,
-                        MultipartUpload={"Parts": done},
-                    )
-            except PermanentStoreError as exc:
-                if tries == 1 or exc.code != "NoSuchUpload":
-                    raise
-                return await _completed_before(client, where, full_key, digests, exc)
-
-        response = await retrying(complete, policy)
+        etag, version = await _complete(wire, where, full_key, upload_id, done, digests)
     except BaseException:
         if pending is not None:
             pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
-        await _abort(client, where, full_key, upload_id)
+        await _abort(wire, where, full_key, upload_id)
         raise
-    return (
-        normalize_etag(response.get("ETag")),
-        expected_multipart_etag(digests),
-        version_or_none(response.get("VersionId")),
+    return etag, expected_multipart_etag(digests), version
+
+
+async def _complete(
+    wire: S3Wire,
+    where: Where,
+    full_key: str,
+    upload_id: str,
+    parts: list[tuple[int, str]],
+    digests: list[bytes],
+) -> tuple[str, str | None]:
+    """CompleteMultipartUpload: (etag, version id)."""
+    bucket = where.bucket
+    assert bucket is not None
+    listed = "".join(
+        f"<Part><PartNumber>{n}</PartNumber><ETag>{escape(etag)}</ETag></Part>" for n, etag in parts
     )
+    body = xml_body("CompleteMultipartUpload", listed)
+    query = {"uploadId": upload_id}
+    tries = 0
+
+    async def once() -> WireResponse:
+        nonlocal tries
+        tries += 1
+        answer = await wire.send(
+            "POST",
+            where,
+            bucket=bucket,
+            key=full_key,
+            query=query,
+            headers={"Content-MD5": content_md5_header(body)},
+            body=body,
+            policy=SINGLE_TRY,
+        )
+        root, ns = xml_children(answer.body)
+        if root.tag == f"{ns}Error" or root.tag == "Error":
+            # S3 may answer 200 and report the failure in the body
+            raise from_response(root.findtext(f"{ns}Code") or "", None, where)
+        return answer
+
+    async def completing() -> tuple[str, str | None]:
+        try:
+            answer = await once()
+        except PermanentStoreError as exc:
+            if tries == 1 or exc.code != "NoSuchUpload":
+                raise
+            return await _completed_before(wire, where, full_key, digests, exc)
+        root, ns = xml_children(answer.body)
+        return (
+            normalize_etag(root.findtext(f"{ns}ETag")),
+            version_or_none(answer.headers.get("x-amz-version-id")),
+        )
+
+    return await retrying(completing, wire.policy)
 
 
 async def _completed_before(
-    client: Any, where: Where, full_key: str, digests: list[bytes], exc: StoreError
-) -> Any:
+    wire: S3Wire, where: Where, full_key: str, digests: list[bytes], exc: StoreError
+) -> tuple[str, str | None]:
     """A retried CompleteMultipartUpload found no upload: an earlier attempt completed it
     and only its answer was lost (AWS and moto answer a repeat; rclone does not). The
     object stands if it is ours; otherwise the whole object must be copied again."""
-    with translating(where):
-        head = await client.head_object(Bucket=where.bucket, Key=full_key)
-    if normalize_etag(head.get("ETag")) == expected_multipart_etag(digests):
-        return head
+    assert where.bucket is not None
+    head = await wire.send("HEAD", where, bucket=where.bucket, key=full_key)
+    if normalize_etag(head.headers.get("ETag")) == expected_multipart_etag(digests):
+        return normalize_etag(head.headers.get("ETag")), version_or_none(
+            head.headers.get("x-amz-version-id")
+        )
     raise WriteOutcomeUnknown(
         f"the answer to completing the upload of {quote_key(full_key)} was lost and the "
         "object cannot be recognised as ours; copying it again",
@@ -414,20 +410,26 @@ async def _completed_before(
     )
 
 
+SINGLE_TRY = RetryPolicy(attempts=1)
 _ABORT_POLICY = RetryPolicy(attempts=4, base_delay=0.1, max_delay=1.0)
 
 
-async def _abort(client: Any, where: Where, key: str, upload_id: str) -> None:
+async def _abort(wire: S3Wire, where: Where, key: str, upload_id: str) -> None:
     """Abort the upload (a few tries: a failed abort leaves its parts stored), even when
     the writer is being cancelled."""
-
-    async def once() -> None:
-        with translating(where):
-            await client.abort_multipart_upload(Bucket=where.bucket, Key=key, UploadId=upload_id)
+    assert where.bucket is not None
+    bucket = where.bucket
 
     async def abort() -> None:
         with contextlib.suppress(Exception):
-            await retrying(once, _ABORT_POLICY)
+            await wire.send(
+                "DELETE",
+                where,
+                bucket=bucket,
+                key=key,
+                query={"uploadId": upload_id},
+                policy=_ABORT_POLICY,
+            )
 
     task = asyncio.ensure_future(abort())
     with contextlib.suppress(asyncio.CancelledError):

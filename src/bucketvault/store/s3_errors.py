@@ -1,4 +1,4 @@
-"""The one boundary where botocore, aiohttp and obstore exceptions become bucketvault errors.
+"""The one boundary where S3 error answers and aiohttp exceptions become bucketvault errors.
 
 Every S3 request the store makes runs inside `translating(where)`. An S3 error code or
 HTTP status is classified once, here:
@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import re
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import aiohttp
-import botocore.exceptions as bce
-from obstore import exceptions as obe
 
 from bucketvault.errors import (
     AccessDeniedError,
@@ -40,7 +37,6 @@ from bucketvault.errors import (
     PermanentStoreError,
     StoreError,
     TransientStoreError,
-    UnrepresentableKeyError,
     UnsupportedError,
 )
 
@@ -68,8 +64,6 @@ MISSING_KEY_CODES = frozenset({"NoSuchKey", "NoSuchVersion"})
 UNSUPPORTED_CODES = frozenset({"NotImplemented"})
 
 _KEY_SHOWN = 120
-_XML_CODE = re.compile(r"<Code>([^<]{1,64})</Code>")
-_STATUS = re.compile(r"(?:status code: |status: )(\d{3})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,19 +105,10 @@ def translating(where: Where) -> Iterator[None]:
 
 
 def translate(exc: BaseException, where: Where) -> StoreError | None:
-    """The bucketvault error for a client-library exception, or None if it is not one
-    (a bug, which should surface as itself)."""
+    """The bucketvault error for a transport exception, or None if it is not one (a bug,
+    which should surface as itself)."""
     if isinstance(exc, StoreError):
         return exc
-    if isinstance(exc, bce.ClientError):
-        error = exc.response.get("Error", {})
-        meta = exc.response.get("ResponseMetadata", {})
-        status = meta.get("HTTPStatusCode")
-        return from_response(
-            str(error.get("Code") or status or ""), int(status) if status else None, where
-        )
-    if isinstance(exc, (obe.BaseError, FileNotFoundError, ValueError)) and _is_obstore(exc):
-        return _from_obstore(exc, where)
     return _from_transport(exc, where)
 
 
@@ -183,73 +168,16 @@ def _answer(code: str, status: int | None) -> str:
     return str(status)
 
 
-def _is_obstore(exc: BaseException) -> bool:
-    """obstore raises its own errors, plus builtin FileNotFoundError (404) and
-    ValueError (a path it cannot parse); the S3 store does no file I/O of its own."""
-    if isinstance(exc, obe.BaseError | FileNotFoundError):
-        return True
-    return isinstance(exc, ValueError) and "path" in str(exc).lower()
-
-
-def _from_obstore(exc: BaseException, where: Where) -> StoreError:
-    text = str(exc)
-    code_match = _XML_CODE.search(text)
-    status_match = _STATUS.search(text)
-    code = code_match.group(1) if code_match else ""
-    status = int(status_match.group(1)) if status_match else None
-    if isinstance(exc, (obe.PermissionDeniedError, obe.UnauthenticatedError)):
-        return from_response(code or "AccessDenied", status or 403, where)
-    if isinstance(exc, (ValueError, obe.InvalidPathError)) and status is None:
-        key = where.key if where.key is not None else ""
-        return UnrepresentableKeyError(
-            f"key {quote_key(key)} cannot be sent by the fast client: "
-            "report this as a bucketvault bug",
-        )
-    if isinstance(exc, FileNotFoundError):
-        return from_response(code or "NoSuchKey", status or 404, where)
-    if code or status is not None:
-        return from_response(code or str(status), status, where)
-    lowered = text.lower()
-    if "invalidcertificate" in lowered or "certificate" in lowered:
-        return _tls_failed(where, untrusted=True)
-    if "error sending request" in lowered or "connect" in lowered:
-        return _unreachable(where, "connection failed")
-    if "timed out" in lowered or "timeout" in lowered:
-        return _unreachable(where, "timed out")
-    if "decod" in lowered or "body" in lowered or "reset" in lowered or "closed" in lowered:
-        return _cut_off(where, "the response was cut off")
-    return PermanentStoreError(
-        f"request for {where.what()} at {where.endpoint} failed ({type(exc).__name__}): "
-        "check the endpoint URL and TLS settings"
-    )
-
-
 def _from_transport(exc: BaseException, where: Where) -> StoreError | None:
-    if isinstance(exc, (bce.SSLError, ssl.SSLError, aiohttp.ClientSSLError)):
+    if isinstance(exc, (ssl.SSLError, aiohttp.ClientSSLError)):
         return _tls_failed(where, untrusted=_certificate_refused(exc))
-    if isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError)):
-        return AccessDeniedError(
-            f"no credentials for {where.endpoint}: set ACCESS_KEY_ID/SECRET_ACCESS_KEY"
-        )
-    if isinstance(exc, bce.ParamValidationError):
-        return PermanentStoreError(
-            f"request for {where.what()} at {where.endpoint} is invalid: "
-            "check the bucket name and key"
-        )
-    if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError)):
-        if isinstance(exc, bce.ConnectTimeoutError):
-            return _unreachable(where, "connection timed out")
-        return _unreachable(where, _refused_or_failed(exc))
-    if isinstance(exc, (bce.ReadTimeoutError, TimeoutError, asyncio.TimeoutError)):
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return _unreachable(where, "connection timed out")
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return _cut_off(where, "timed out waiting for the server")
     if isinstance(
         exc,
         (
-            bce.ConnectionClosedError,
-            bce.ResponseStreamingError,
-            bce.IncompleteReadError,
-            bce.HTTPClientError,
-            bce.ConnectionError,
             aiohttp.ClientPayloadError,
             aiohttp.ServerDisconnectedError,
             aiohttp.ClientConnectionError,

@@ -19,8 +19,7 @@ from urllib.parse import unquote_plus
 from bucketvault.errors import PermanentStoreError
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectInfo, normalize_etag
-from bucketvault.store.retry import RetryPolicy, retrying
-from bucketvault.store.s3_errors import Where, quote_key, translating
+from bucketvault.store.s3_errors import Where, quote_key
 from bucketvault.store.s3_wire import S3Wire, xml_children
 
 PAGE_SIZE = 1000
@@ -36,7 +35,6 @@ async def list_objects(
     where: Where,
     prefix: str,
     start_after: str | None,
-    policy: RetryPolicy,
     page_size: int = PAGE_SIZE,
     pages: int | None = None,
 ) -> AsyncIterator[ObjectInfo]:
@@ -56,11 +54,7 @@ async def list_objects(
         if token is not None:
             query["continuation-token"] = token
 
-        async def page() -> bytes:
-            with translating(where):
-                return (await wire.send("GET", where, bucket=bucket, query=query)).body
-
-        return xml_children(await retrying(page, policy))
+        return xml_children((await wire.send("GET", where, bucket=bucket, query=query)).body)
 
     pending: asyncio.Task[tuple[Any, str]] | None = None
     try:

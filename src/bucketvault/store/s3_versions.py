@@ -39,10 +39,9 @@ from bucketvault.errors import (
 )
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectLock, VersionInfo, Versioning, normalize_etag
-from bucketvault.store.retry import retrying
-from bucketvault.store.s3_errors import Where, quote_key, translating
+from bucketvault.store.s3_errors import Where, quote_key
 from bucketvault.store.s3_listing import decode_key, parse_timestamp
-from bucketvault.store.s3_wire import parse_tags, xml_children
+from bucketvault.store.s3_wire import content_md5, parse_tags, xml_body, xml_children
 
 if TYPE_CHECKING:
     from bucketvault.store.s3 import S3Endpoint
@@ -86,14 +85,13 @@ def no_versions(ep: S3Endpoint, bucket: str, cause: StoreError | None = None) ->
 async def versioning(bucket: S3Bucket) -> Versioning:
     ep, where = bucket.endpoint, bucket.where()
     try:
-        response = await ep._call(
-            where, "get_bucket_versioning", ep.retry_policy, Bucket=bucket.name
-        )
+        answer = await ep.wire.send("GET", where, bucket=bucket.name, query={"versioning": ""})
     except PermanentStoreError as exc:
         if isinstance(exc, (AccessDeniedError, NoSuchBucketError)) or not not_implemented(exc):
             raise
         return Versioning.UNSUPPORTED
-    status = response.get("Status")
+    root, ns = xml_children(answer.body)
+    status = root.findtext(f"{ns}Status")
     if status == "Enabled":
         return Versioning.ENABLED
     if status == "Suspended":
@@ -101,8 +99,8 @@ async def versioning(bucket: S3Bucket) -> Versioning:
     # Never enabled: or a server that cannot keep versions and answers like one that
     # never had them (rclone). Only the latter refuses to list versions.
     try:
-        await ep._call(
-            where, "list_object_versions", ep.retry_policy, Bucket=bucket.name, MaxKeys=1
+        await ep.wire.send(
+            "GET", where, bucket=bucket.name, query={"versions": "", "max-keys": "1"}
         )
     except PermanentStoreError as exc:
         if isinstance(exc, NoSuchBucketError):
@@ -115,13 +113,15 @@ async def versioning(bucket: S3Bucket) -> Versioning:
 
 async def enable_versioning(bucket: S3Bucket) -> Versioning:
     ep, where = bucket.endpoint, bucket.where()
+    body = xml_body("VersioningConfiguration", "<Status>Enabled</Status>")
     try:
-        await ep._call(
+        await ep.wire.send(
+            "PUT",
             where,
-            "put_bucket_versioning",
-            ep.retry_policy,
-            Bucket=bucket.name,
-            VersioningConfiguration={"Status": "Enabled"},
+            bucket=bucket.name,
+            query={"versioning": ""},
+            headers={"Content-MD5": content_md5(body)},
+            body=body,
         )
     except PermanentStoreError as exc:
         if isinstance(exc, (AccessDeniedError, NoSuchBucketError)):
@@ -152,13 +152,8 @@ async def list_versions(
         if marker is not None:
             query["key-marker"], query["version-id-marker"] = marker
 
-        async def page(query: dict[str, str] = query) -> bytes:
-            with translating(where):
-                response = await ep.clients.wire.send("GET", where, bucket=bucket.name, query=query)
-                return response.body
-
         try:
-            body = await retrying(page, ep.retry_policy)
+            body = (await ep.wire.send("GET", where, bucket=bucket.name, query=query)).body
         except UnsupportedError as exc:
             raise no_versions(ep, bucket.name, exc) from exc
         root, ns = xml_children(body)
@@ -246,27 +241,24 @@ async def version_tags(
     ep: S3Endpoint, where: Where, full_key: str, version_id: str, *, tag_count: Any
 ) -> dict[str, str] | None:
     """The tags of one version (GetObjectTagging with versionId); None when the server
-    cannot tell. `tag_count` is the GET's TagCount (absent when there are none)."""
+    cannot tell. `tag_count` is the GET's x-amz-tagging-count (absent when there are
+    none)."""
     if ep.tagging is False:
         return None
     if ep.tagging and not tag_count:
         return {}
-    wire, name = ep.clients.wire, where.bucket or ""
+    wire, name = ep.wire, where.bucket or ""
     query = {"tagging": "", "versionId": version_id}
     if ep.tagging is None:
         # not probed yet: look at the answer's status and type before reading a body
         # (rclone answers ?tagging with the object itself; see S3Endpoint._probe_tags)
-        with translating(where):
-            answer = await wire.status("GET", bucket=name, key=full_key, query=query)
+        answer = await wire.status("GET", where, bucket=name, key=full_key, query=query)
         if answer.status != 200 or "xml" not in answer.headers.get("Content-Type", ""):
             return None
-
-    async def get() -> bytes:
-        with translating(where):
-            return (await wire.send("GET", where, bucket=name, key=full_key, query=query)).body
-
     try:
-        return parse_tags(await retrying(get, ep.retry_policy))
+        return parse_tags(
+            (await wire.send("GET", where, bucket=name, key=full_key, query=query)).body
+        )
     except UnsupportedError:
         return None
 
@@ -278,32 +270,22 @@ async def retained(ep: S3Endpoint, where: Where, full_key: str, version_id: str)
     HeadObject reports both (x-amz-object-lock-*), on AWS, MinIO and moto alike; moto
     answers GetObjectRetention for a version with a 500."""
     try:
-        response = await ep._call(
-            where,
-            "head_object",
-            ep.retry_policy,
-            Bucket=where.bucket,
-            Key=full_key,
-            VersionId=version_id,
+        answer = await ep.wire.send(
+            "HEAD", where, bucket=where.bucket, key=full_key, query={"versionId": version_id}
         )
     except StoreError:
         return False
-    until = response.get("ObjectLockRetainUntilDate")
-    if isinstance(until, datetime) and until > datetime.now(UTC):
+    until = parse_timestamp(answer.headers.get("x-amz-object-lock-retain-until-date") or "")
+    if until is not None and until > datetime.now(UTC):
         return True
-    return bool(response.get("ObjectLockLegalHoldStatus") == "ON")
+    return answer.headers.get("x-amz-object-lock-legal-hold") == "ON"
 
 
 async def delete_version(bucket: S3Bucket, key: str, full_key: str, version_id: str) -> None:
     ep, where = bucket.endpoint, bucket.where(key)
     try:
-        await ep._call(
-            where,
-            "delete_object",
-            ep.retry_policy,
-            Bucket=bucket.name,
-            Key=full_key,
-            VersionId=version_id,
+        await ep.wire.send(
+            "DELETE", where, bucket=bucket.name, key=full_key, query={"versionId": version_id}
         )
     except UnsupportedError as exc:
         raise no_versions(ep, bucket.name, exc) from exc
@@ -324,21 +306,26 @@ async def delete_version(bucket: S3Bucket, key: str, full_key: str, version_id: 
 async def object_lock(bucket: S3Bucket) -> ObjectLock | None:
     ep = bucket.endpoint
     try:
-        response = await ep._call(
-            bucket.where(), "get_object_lock_configuration", ep.retry_policy, Bucket=bucket.name
+        answer = await ep.wire.send(
+            "GET", bucket.where(), bucket=bucket.name, query={"object-lock": ""}
         )
     except PermanentStoreError as exc:
         if exc.code in _NO_LOCK_CODES or not_implemented(exc):
             return None
         raise
-    config = response.get("ObjectLockConfiguration") or {}
-    if config.get("ObjectLockEnabled") != "Enabled":
-        return None
-    rule = (config.get("Rule") or {}).get("DefaultRetention") or {}
-    mode = rule.get("Mode")
+    root, ns = xml_children(answer.body)
+    if root.findtext(f"{ns}ObjectLockEnabled") != "Enabled":
+        return None  # rclone answers with an object listing
+    rule = f"{ns}Rule/{ns}DefaultRetention/{ns}"
+    mode = root.findtext(f"{rule}Mode")
     # S3 takes a retention in days or in years; a year counts as 365 days here
-    days = int(rule.get("Days") or 0) or 365 * int(rule.get("Years") or 0)
-    if not isinstance(mode, str) or days < 1:
+    try:
+        days = int(root.findtext(f"{rule}Days") or 0) or 365 * int(
+            root.findtext(f"{rule}Years") or 0
+        )
+    except ValueError:
+        return None
+    if not mode or days < 1:
         return None
     try:
         return ObjectLock(mode, days)
@@ -357,16 +344,19 @@ async def create_locked(bucket: S3Bucket, lock: ObjectLock) -> None:
     if not existed:
         await bucket.put_bucket(headers={"x-amz-bucket-object-lock-enabled": "true"})
     try:
+        body = xml_body(
+            "ObjectLockConfiguration",
+            "<ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>"
+            f"<Mode>{lock.mode}</Mode><Days>{lock.days}</Days></DefaultRetention></Rule>",
+        )
         try:
-            await ep._call(
+            await ep.wire.send(
+                "PUT",
                 bucket.where(),
-                "put_object_lock_configuration",
-                ep.retry_policy,
-                Bucket=bucket.name,
-                ObjectLockConfiguration={
-                    "ObjectLockEnabled": "Enabled",
-                    "Rule": {"DefaultRetention": {"Mode": lock.mode, "Days": lock.days}},
-                },
+                bucket=bucket.name,
+                query={"object-lock": ""},
+                headers={"Content-MD5": content_md5(body)},
+                body=body,
             )
         except PermanentStoreError as exc:
             if isinstance(exc, (AccessDeniedError, NoSuchBucketError)):

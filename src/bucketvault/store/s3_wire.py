@@ -1,40 +1,44 @@
-"""Signed S3 requests sent straight through aiohttp: the requests every mirror run makes.
+"""The one S3 request path: every request bucketvault sends to an S3 endpoint goes here.
 
-A no-op mirror run is nothing but two bucket checks and two listings, and a large copy
-is mostly bytes in flight. aiobotocore costs most of a second to import and build, its
-XML parser is most of the CPU of listing a large bucket, and its PutObject cannot send a
-body that streams. So bucket checks and creation, listing pages, tags and streamed single
-PUTs go out here: signed by botocore's SigV4 signer, sent by aiohttp, answers parsed with
-ElementTree. Everything else (the rest of the control plane, multipart uploads, HEAD of
-an object) stays with aiobotocore, built only when first needed.
+One place signs (AWS SigV4 by awscrt's C signer), sends (one pooled aiohttp session per
+endpoint), turns error answers and transport failures into bucketvault errors
+(`s3_errors`), and retries what can be replayed (`retry.py`, one budget per request:
+nothing above a request retries it again). Three transports were measured for this
+(bench/transport_probe.py): this path costs the same client CPU per small object as
+obstore's Rust client and a quarter of aiobotocore's, and keeps keys and headers exact.
 
-Paths are sent exactly as encoded here (`yarl.URL(..., encoded=True)`), so `a//b`,
-`./x` and a trailing `/` reach the server unchanged, and the query string is already in
-SigV4's canonical form, so what is signed is what is sent.
+Bodies are never hashed for the signature (`UNSIGNED-PAYLOAD`): every body that carries
+data sends its Content-MD5, which the server checks. Paths are sent exactly as encoded
+here (`yarl.URL(..., encoded=True)`), so `a//b`, `./x` and a trailing `/` reach the
+server unchanged, and the query string is already in SigV4's canonical form, so what is
+signed is what is sent.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import ssl
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
 import aiohttp
 import yarl
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
+from awscrt import auth, http
 
-from bucketvault.store.s3_errors import Where, from_response
+from bucketvault.errors import PermanentStoreError
+from bucketvault.store.retry import RetryPolicy, retrying
+from bucketvault.store.s3_errors import Where, from_response, translating
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _XMLNS = "{" + S3_XMLNS + "}"
-# botocore's S3 signer reads its payload-signing switch from a client config; bodies
-# here are protected by Content-MD5, so they are never hashed for the signature.
-_UNSIGNED_PAYLOAD = SimpleNamespace(s3={"payload_signing_enabled": False})
+READ_CHUNK = 4 * 1024 * 1024
+
+Body = AsyncIterable[bytes | memoryview] | bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,29 @@ class WireResponse:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WireStream:
+    """An answer whose body is read as it arrives (an object's content)."""
+
+    status: int
+    headers: Mapping[str, str]
+    response: aiohttp.ClientResponse
+    where: Where
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        content = self.response.content
+        while True:
+            with translating(self.where):
+                chunk = await content.read(READ_CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+    async def read(self) -> bytes:
+        with translating(self.where):
+            return await self.response.read()
 
 
 def quote_path(bucket: str, key: str | None) -> str:
@@ -59,6 +86,35 @@ def canonical_query(params: Mapping[str, str]) -> str:
     return "&".join(f"{k}={v}" if v else k for k, v in pairs)
 
 
+def content_md5(body: bytes) -> str:
+    return base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
+class Signer:
+    """SigV4 for one set of credentials, by awscrt (C): a fifth of botocore's CPU per
+    request, measured."""
+
+    def __init__(self, access_key_id: str, secret_access_key: str, region: str) -> None:
+        provider = auth.AwsCredentialsProvider.new_static(access_key_id, secret_access_key)
+        self._config = auth.AwsSigningConfig(
+            algorithm=auth.AwsSigningAlgorithm.V4,
+            signature_type=auth.AwsSignatureType.HTTP_REQUEST_HEADERS,
+            credentials_provider=provider,
+            region=region,
+            service="s3",
+            signed_body_value=auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD,
+            signed_body_header_type=auth.AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
+            # S3 signs the path exactly as sent
+            use_double_uri_encode=False,
+            should_normalize_uri_path=False,
+        )
+
+    def sign(self, method: str, target: str, headers: Mapping[str, str]) -> dict[str, str]:
+        request = http.HttpRequest(method, target, http.HttpHeaders(list(headers.items())))
+        auth.aws_sign_request(request, self._config).result()
+        return dict(request.headers)
+
+
 class S3Wire:
     """Signed requests to one endpoint over one pooled aiohttp session."""
 
@@ -66,13 +122,15 @@ class S3Wire:
         self,
         base_url: str,
         *,
-        signer: S3SigV4Auth | None,
+        signer: Signer | None,
         tls: ssl.SSLContext | bool,
         connections: int,
         connect_timeout: float,
         read_timeout: float,
+        policy: RetryPolicy,
     ) -> None:
         self._base = base_url
+        self._host = urlsplit(base_url).netloc
         self._signer = signer  # None: unsigned requests (anonymous access)
         self._ssl = tls
         self._timeout = aiohttp.ClientTimeout(
@@ -80,9 +138,13 @@ class S3Wire:
         )
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        self.policy = policy
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            if self._closed:
+                raise RuntimeError("S3 endpoint used after close()")
             connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -92,36 +154,24 @@ class S3Wire:
             )
         return self._session
 
-    def _signed_headers(
-        self, method: str, url: str, headers: Mapping[str, str], data: bytes | None
-    ) -> dict[str, str]:
-        if self._signer is None:
-            return dict(headers)
-        request = AWSRequest(method=method, url=url, headers=dict(headers), data=data)
-        if data is None:
-            # nothing to hash: an empty body, or one that streams (protected by its
-            # Content-MD5 instead)
-            request.context["client_config"] = _UNSIGNED_PAYLOAD
-        self._signer.add_auth(request)
-        return dict(request.headers.items())
-
     def _request(
         self,
         method: str,
         *,
-        bucket: str,
+        bucket: str | None,
         key: str | None,
         query: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
-        body: AsyncIterable[bytes | memoryview] | bytes | None,
+        body: Body,
     ) -> Any:
-        url = self._base + quote_path(bucket, key)
+        target = "/" if bucket is None else quote_path(bucket, key)
         if query:
-            url += "?" + canonical_query(query)
-        data = body if isinstance(body, bytes) else None
-        signed = self._signed_headers(method, url, headers or {}, data)
+            target += "?" + canonical_query(query)
+        sent = {"Host": self._host, **(headers or {})}
+        if self._signer is not None:
+            sent = self._signer.sign(method, target, sent)
         return self._open_session().request(
-            method, yarl.URL(url, encoded=True), headers=signed, data=body
+            method, yarl.URL(self._base + target, encoded=True), headers=sent, data=body
         )
 
     async def send(
@@ -129,47 +179,98 @@ class S3Wire:
         method: str,
         where: Where,
         *,
-        bucket: str,
+        bucket: str | None,
         key: str | None = None,
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        body: AsyncIterable[bytes | memoryview] | bytes | None = None,
+        body: Body = None,
+        policy: RetryPolicy | None = None,
     ) -> WireResponse:
         """Send one request and read the whole answer; an error answer raises the
         bucketvault error `s3_errors.from_response` gives for its code and status.
 
-        A `bytes` body is signed with its SHA-256; a streamed one is sent unsigned
-        (`UNSIGNED-PAYLOAD`), so it must carry a Content-MD5. Callers run this inside
-        `s3_errors.translating(where)`, which turns transport failures into bucketvault
-        errors too.
+        Retried by `policy` (the endpoint's by default) when the body can be sent again
+        (none, or bytes); a streamed body is sent once and its caller decides.
         """
-        request = self._request(
-            method, bucket=bucket, key=key, query=query, headers=headers, body=body
-        )
-        async with request as response:
-            payload = await response.read()
-            if response.status >= 300:
-                raise from_response(error_code(payload), response.status, where)
-            return WireResponse(response.status, response.headers, payload)
+
+        async def once() -> WireResponse:
+            with translating(where):
+                request = self._request(
+                    method, bucket=bucket, key=key, query=query, headers=headers, body=body
+                )
+                async with request as response:
+                    payload = await response.read()
+                    if response.status >= 300:
+                        raise from_response(
+                            error_code(payload) or str(response.status), response.status, where
+                        )
+                    return WireResponse(response.status, response.headers, payload)
+
+        if body is not None and not isinstance(body, bytes):
+            return await once()
+        return await retrying(once, policy or self.policy)
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        where: Where,
+        *,
+        bucket: str,
+        key: str,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[WireStream]:
+        """A GET whose body is read as it arrives; retried until the answer's headers
+        are in (a body cut later is its reader's to retry)."""
+
+        async def once() -> aiohttp.ClientResponse:
+            with translating(where):
+                request = self._request(
+                    "GET", bucket=bucket, key=key, query=query, headers=headers, body=None
+                )
+                response: aiohttp.ClientResponse = await request.__aenter__()
+                if response.status >= 300:
+                    try:
+                        payload = await response.read()
+                    finally:
+                        response.release()
+                    raise from_response(
+                        error_code(payload) or str(response.status), response.status, where
+                    )
+                return response
+
+        response = await retrying(once, self.policy)
+        try:
+            yield WireStream(response.status, response.headers, response, where)
+        finally:
+            response.release()
 
     async def status(
         self,
         method: str,
+        where: Where,
         *,
         bucket: str,
         key: str | None = None,
         query: Mapping[str, str] | None = None,
+        policy: RetryPolicy | None = None,
     ) -> WireResponse:
         """Send one request and read only the status line and headers, whatever the
         status (the body, which may be large, is dropped with its connection)."""
-        request = self._request(
-            method, bucket=bucket, key=key, query=query, headers=None, body=None
-        )
-        async with request as response:
-            response.close()
-            return WireResponse(response.status, response.headers, b"")
+
+        async def once() -> WireResponse:
+            with translating(where):
+                request = self._request(
+                    method, bucket=bucket, key=key, query=query, headers=None, body=None
+                )
+                async with request as response:
+                    response.close()
+                    return WireResponse(response.status, response.headers, b"")
+
+        return await retrying(once, policy or self.policy)
 
     async def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -198,6 +299,16 @@ def parse_tags(payload: bytes) -> dict[str, str]:
 
 def xml_children(payload: bytes) -> tuple[Any, str]:
     """The root element of an XML answer and the namespace prefix its tags use."""
-    root = ElementTree.fromstring(payload)
+    try:
+        root = ElementTree.fromstring(payload)
+    except ElementTree.ParseError as exc:
+        raise PermanentStoreError(
+            f"the server sent an answer that is not S3's XML ({exc}): is the URL an S3 endpoint?"
+        ) from None
     namespace = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     return root, namespace
+
+
+def xml_body(root: str, inner: str) -> bytes:
+    """A request body: `<root xmlns=S3>inner</root>`."""
+    return f'<{root} xmlns="{S3_XMLNS}">{inner}</{root}>'.encode()
