@@ -49,7 +49,14 @@ def test_list_and_status_before_start(client: TestClient) -> None:
     assert body["status"] == "WAITING"
     assert set(body) == {"phases", "errors", "status", "strategy"}
     assert set(body["phases"][0]) == {"id", "name", "strategy", "status", "steps"}
-    assert set(body["phases"][0]["steps"][0]) == {"id", "name", "status", "message", "progress"}
+    assert set(body["phases"][0]["steps"][0]) == {
+        "id",
+        "name",
+        "status",
+        "message",
+        "progress",
+        "exit_code",
+    }
 
 
 def test_unknown_plan_is_404(client: TestClient) -> None:

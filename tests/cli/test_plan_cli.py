@@ -101,6 +101,7 @@ def test_failed_plan_exits_with_the_error_class_code(work: FakeWork) -> None:
     assert code == 5
     assert out == '"restore" plan has been started.\n'
     assert err == (
+        "- init-0:[init]: init-0:[init] done\n"  # what was done, also when a step failed
         'Error: "restore" plan failed: restore-0:[restore] failed: '
         "access denied to bucket svc-photos\n"
     )

@@ -93,7 +93,7 @@ def test_same_size_change_is_kept_and_reported_then_overwritten(s3: LoopbackServ
     assert run_cli("mirror", f"s/{src}", f"s/{dst}", env=env).exit_code == 0
     put(s3, src, "doc.txt", b"version-2")
     kept = run_cli("mirror", f"s/{src}", f"s/{dst}", env=env)
-    assert kept.exit_code == 0
+    assert kept.exit_code == ExitCode.CONFLICT  # kept, not replaced: not plain success
     assert "doc.txt" in kept.stderr and "--overwrite" in kept.stderr
     assert (
         snapshot(s3, dst, tags=False)["doc.txt"]["md5"]

@@ -95,6 +95,10 @@ def _router(scheduler: Scheduler, prefix: str, with_service: bool) -> APIRouter:
         code = 200 if status is Status.COMPLETE else 417 if status is Status.ERROR else 202
         return JSONResponse(body, status_code=code)
 
+    @router.get("/{plan}/logs", summary="Plan history (step status changes, commands)")
+    async def plan_logs(plan: str, m: Manager, step: StepQ = None) -> list[dict[str, Any]]:
+        return [event.as_dict() for event in m.logs(plan, step)]
+
     @router.post("/{plan}/start", summary="Set parameters and start (restart if complete)")
     async def start(plan: str, m: Manager, params: Params = None) -> JSONResponse:
         await m.start(plan, params or {})
@@ -111,8 +115,10 @@ def _router(scheduler: Scheduler, prefix: str, with_service: bool) -> APIRouter:
         return _done(m.interrupt(plan, phase), "interrupt")
 
     @router.post("/{plan}/continue", summary="Resume", responses={208: {"description": "already"}})
-    async def proceed(plan: str, m: Manager, phase: PhaseQ = None) -> JSONResponse:
-        changed = m.proceed(plan, phase)
+    async def proceed(
+        plan: str, m: Manager, phase: PhaseQ = None, params: Params = None
+    ) -> JSONResponse:
+        changed = m.proceed(plan, phase, params)  # params: credentials given again
         if changed:
             scheduler.launch(m.service, plan)
         return _done(changed, "continue")
@@ -136,9 +142,9 @@ def _router(scheduler: Scheduler, prefix: str, with_service: bool) -> APIRouter:
         responses={208: {"description": "already"}},
     )
     async def restart(
-        plan: str, m: Manager, phase: PhaseQ = None, step: StepQ = None
+        plan: str, m: Manager, phase: PhaseQ = None, step: StepQ = None, params: Params = None
     ) -> JSONResponse:
-        changed = m.restart(plan, phase, step)
+        changed = m.restart(plan, phase, step, params)  # params: credentials given again
         if changed:
             scheduler.launch(m.service, plan)
         return _done(changed, "restart")

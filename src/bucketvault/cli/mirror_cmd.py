@@ -134,5 +134,7 @@ def mirror(
     elif opts.verbosity >= 0:
         for line in summary_lines(summary):
             output.info(line)
-    if summary.failed:
-        raise SystemExit(int(ExitCode.PARTIAL))
+    # not success when work was left undone: 7 failed objects or skipped deletions,
+    # 4 differing objects kept (the summary above says which)
+    if summary.exit_code is not ExitCode.OK:
+        raise SystemExit(int(summary.exit_code))

@@ -42,9 +42,12 @@ class PlanBackend(Protocol):
     def start(self, plan: str, params: Mapping[str, str]) -> None: ...
     def stop(self, plan: str) -> None: ...
     def interrupt(self, plan: str, phase: str | None) -> bool: ...
-    def proceed(self, plan: str, phase: str | None) -> bool: ...
+    def proceed(self, plan: str, phase: str | None, params: Mapping[str, str]) -> bool: ...
     def force_complete(self, plan: str, phase: str, step: str) -> bool: ...
-    def restart(self, plan: str, phase: str | None, step: str | None) -> bool: ...
+    def restart(
+        self, plan: str, phase: str | None, step: str | None, params: Mapping[str, str]
+    ) -> bool: ...
+    def logs(self, plan: str, step: str | None) -> list[dict[str, Any]]: ...
 
 
 class HttpBackend:
@@ -104,21 +107,32 @@ class HttpBackend:
     def stop(self, plan: str) -> None:
         self._call("POST", f"/{_q(plan)}/stop")
 
-    def _command(self, plan: str, command: str, **query: str | None) -> bool:
+    def _command(
+        self, plan: str, command: str, body: Mapping[str, str] | None = None, **query: str | None
+    ) -> bool:
         params = {k: v for k, v in query.items() if v is not None}
-        return self._call("POST", f"/{_q(plan)}/{command}", params=params).status_code != 208
+        extra: dict[str, Any] = {"json": dict(body)} if body else {}
+        response = self._call("POST", f"/{_q(plan)}/{command}", params=params, **extra)
+        return response.status_code != 208
 
     def interrupt(self, plan: str, phase: str | None) -> bool:
         return self._command(plan, "interrupt", phase=phase)
 
-    def proceed(self, plan: str, phase: str | None) -> bool:
-        return self._command(plan, "continue", phase=phase)
+    def proceed(self, plan: str, phase: str | None, params: Mapping[str, str]) -> bool:
+        return self._command(plan, "continue", params, phase=phase)
 
     def force_complete(self, plan: str, phase: str, step: str) -> bool:
         return self._command(plan, "forceComplete", phase=phase, step=step)
 
-    def restart(self, plan: str, phase: str | None, step: str | None) -> bool:
-        return self._command(plan, "restart", phase=phase, step=step)
+    def restart(
+        self, plan: str, phase: str | None, step: str | None, params: Mapping[str, str]
+    ) -> bool:
+        return self._command(plan, "restart", params, phase=phase, step=step)
+
+    def logs(self, plan: str, step: str | None) -> list[dict[str, Any]]:
+        query = {"step": step} if step else {}
+        events: list[dict[str, Any]] = self._call("GET", f"/{_q(plan)}/logs", params=query).json()
+        return events
 
 
 class LocalBackend:
@@ -142,14 +156,19 @@ class LocalBackend:
     def interrupt(self, plan: str, phase: str | None) -> bool:
         return self.manager.interrupt(plan, phase)
 
-    def proceed(self, plan: str, phase: str | None) -> bool:
-        return self.manager.proceed(plan, phase)
+    def proceed(self, plan: str, phase: str | None, params: Mapping[str, str]) -> bool:
+        return self.manager.proceed(plan, phase, params)
 
     def force_complete(self, plan: str, phase: str, step: str) -> bool:
         return self.manager.force_complete(plan, phase, step)
 
-    def restart(self, plan: str, phase: str | None, step: str | None) -> bool:
-        return self.manager.restart(plan, phase, step)
+    def restart(
+        self, plan: str, phase: str | None, step: str | None, params: Mapping[str, str]
+    ) -> bool:
+        return self.manager.restart(plan, phase, step, params)
+
+    def logs(self, plan: str, step: str | None) -> list[dict[str, Any]]:
+        return [event.as_dict() for event in self.manager.logs(plan, step)]
 
     def needs_runner(self, plan: str) -> bool:
         """Whether the plan has work to start now and no process is running it."""

@@ -1,11 +1,13 @@
-"""`bucketvault plan ...`: list, status, start, stop, pause, resume, force-restart,
+"""`bucketvault plan ...`: list, status, logs, start, stop, pause, resume, force-restart,
 force-complete — the DC/OS CLI plan commands (REFERENCE.md §2).
 
 Results go to stdout, diagnostics and the live progress display to stderr. Parameters
 are never echoed. With `--url` the commands talk to a scheduler; without it they act
-in-process, and `start` runs the plan in the foreground: exit 0 when it completes, the
-failure's exit code when it ends in ERROR, 130 when interrupted (Ctrl-C leaves the plan
-paused and resumable with `plan resume`).
+in-process, and `start` runs the plan in the foreground: exit 0 when it completes with
+all its work done, 4 or 7 when it completed leaving work undone (conflicts kept,
+deletions skipped), the failure's exit code when it ends in ERROR, 130 when interrupted
+(Ctrl-C, or `plan pause` from another terminal, leaves the plan paused and resumable
+with `plan resume`, which the last line names).
 
 The plan engine, its state database, httpx and rich are imported by the commands that
 use them, so `bucketvault --help` and the other commands do not pay for them.
@@ -23,7 +25,7 @@ import typer
 from bucketvault.cli import output
 from bucketvault.cli.context import global_options
 from bucketvault.cli.output import abort, abort_on, print_data, print_json
-from bucketvault.cli.plan_render import render_tree, result_lines
+from bucketvault.cli.plan_render import log_lines, outcome_code, render_tree, result_lines
 from bucketvault.errors import BucketvaultError, ExitCode, PlanInputError
 
 if TYPE_CHECKING:
@@ -56,6 +58,15 @@ PlanArg = Annotated[str, typer.Argument(help="Plan name (see `plan list`).")]
 PhaseArg = Annotated[str | None, typer.Argument(help="Phase name.")]
 StepArg = Annotated[str | None, typer.Argument(help="Step name (needs the phase).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("-p", "--param", help="NAME=VALUE (repeatable; split on the first '=')."),
+]
+SecretFileOpt = Annotated[
+    Path | None,
+    typer.Option(help="Read SECRET_ACCESS_KEY (the backup store's) from this file."),
+]
+SecretStdinOpt = Annotated[bool, typer.Option(help="Read SECRET_ACCESS_KEY from standard input.")]
 
 
 @contextlib.contextmanager
@@ -98,6 +109,50 @@ def parse_params(items: list[str]) -> dict[str, str]:
     return params
 
 
+def _params(
+    param: list[str] | None, secret_file: Path | None, secret_stdin: bool
+) -> dict[str, str]:
+    from bucketvault.cli.credentials import with_backup_credentials
+
+    return with_backup_credentials(
+        parse_params(param or []), secret_file=secret_file, secret_stdin=secret_stdin
+    )
+
+
+def _missing_secret(exc: BucketvaultError) -> BucketvaultError:
+    """The engine's "needs SECRET_ACCESS_KEY again" with this command's ways to give it."""
+    from bucketvault.plans.operations import MissingSecretError
+
+    if not isinstance(exc, MissingSecretError) or exc.names != ["SECRET_ACCESS_KEY"]:
+        return exc
+    return PlanInputError(
+        f"plan '{exc.plan}' needs the backup store's SECRET_ACCESS_KEY again (the kept copy "
+        "is deleted when a plan completes): pass --secret-file FILE, --secret-stdin or "
+        "$BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY (or -p SECRET_ACCESS_KEY=…)"
+    )
+
+
+def _resume_hint(ctx: typer.Context, plan: str, phase: str | None = None) -> str:
+    name = global_options(ctx).name
+    where = f" {phase}" if phase else ""
+    return f"`bucketvault --name={name} plan resume {plan}{where}`"
+
+
+def _undone(plan: str, body: dict[str, object], code: int) -> None:
+    """A plan that completed leaving work undone: say where, exit with its code."""
+    steps = [
+        str(step["name"])
+        for phase in body.get("phases", [])  # type: ignore[attr-defined]
+        for step in phase.get("steps", [])
+        if step.get("exit_code")
+    ]
+    what = "objects that differ at the target were kept" if code == 4 else "work was left undone"
+    abort(
+        f'"{plan}" plan completed, but {what} in {", ".join(steps)} (see the results above)',
+        ExitCode(code) if code in ExitCode._value2member_map_ else ExitCode.PARTIAL,
+    )
+
+
 def _changed(changed: bool, message: str) -> None:
     if not changed:  # the SDK's 208: a conflict with the plan's state, not a failure
         abort(ALREADY, ExitCode.CONFLICT)
@@ -133,28 +188,42 @@ def _follow(ctx: typer.Context, backend: LocalBackend, plan: str) -> None:
                     await task
                 live.update(Text(render_tree(plan, backend.status(plan))))
 
-    name = global_options(ctx).name
-    resume = f"`bucketvault --name={name} plan resume {plan}`"
+    resume = _resume_hint(ctx, plan)
     try:
         status = asyncio.run(run_with_display())
     except KeyboardInterrupt:
         abort(f'"{plan}" plan interrupted: resume it with {resume}', ExitCode.INTERRUPTED)
-    if status is Status.COMPLETE:
+    body = backend.status(plan)
+    if status in (Status.COMPLETE, Status.ERROR):
         # what was done, also for cron: the live view above is only shown on a terminal
-        for line in result_lines(backend.status(plan)):
+        for line in result_lines(body):
             output.info(line)
+    if status is Status.COMPLETE:
+        code = backend.manager.exit_code(plan)
+        if code:
+            _undone(plan, body, code)
         return
     if status is Status.ERROR:
-        errors = backend.status(plan)["errors"]
+        errors = body["errors"]
         first = errors[0] if errors else "a step failed"
         more = f" (and {len(errors) - 1} more: see `plan status {plan}`)" if len(errors) > 1 else ""
         code = backend.manager.exit_code(plan)
         exit_code = ExitCode(code) if code in ExitCode._value2member_map_ else ExitCode.FAILURE
         abort(f'"{plan}" plan failed: {first}{more}', exit_code)
-    abort(
-        f'"{plan}" plan is {status}: it was paused or stopped; resume with {resume}',
-        ExitCode.INTERRUPTED,
-    )
+    how, phase = backend.manager.halted(plan)
+    if how == "stopped":
+        abort(
+            f'"{plan}" plan was stopped (`plan stop`): run it again with {resume}',
+            ExitCode.INTERRUPTED,
+        )
+    if how == "paused":
+        where = f'phase "{phase}" of the "{plan}" plan' if phase else f'"{plan}" plan'
+        abort(
+            f"{where} was paused (`plan pause`, from another terminal or the API): "
+            f"resume it with {_resume_hint(ctx, plan, phase)}",
+            ExitCode.INTERRUPTED,
+        )
+    abort(f'"{plan}" plan is {status} and cannot go on: see `plan status {plan}`')
 
 
 def _wait(backend: PlanBackend, plan: str, poll: float = 0.5) -> None:
@@ -167,6 +236,9 @@ def _wait(backend: PlanBackend, plan: str, poll: float = 0.5) -> None:
         if status == "COMPLETE":
             for line in result_lines(body):
                 output.info(line)
+            code = outcome_code(body)
+            if code:
+                _undone(plan, body, code)
             return
         if status == "ERROR":
             errors = body.get("errors") or ["a step failed"]
@@ -209,25 +281,41 @@ def status(ctx: typer.Context, plan: PlanArg, json_: JsonOpt = False) -> None:
         print_json(body)
     else:
         print_data(render_tree(plan, body))
-    if body.get("status") == "ERROR":
-        raise SystemExit(int(ExitCode.PARTIAL))
+    code = outcome_code(body)  # 7 in ERROR; 4/7 when it completed leaving work undone
+    if code:
+        raise SystemExit(code)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    plan: PlanArg,
+    step: Annotated[
+        str | None, typer.Argument(help="Only this step (or phase) — see `plan status`.")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="JSON lines, one per entry.")] = False,
+) -> None:
+    """Show a plan's history: when each step started, retried, completed or failed (with
+    its counts and first errors), and the commands given to the plan."""
+    with _failures():
+        events = _backend(ctx).logs(plan, step)
+    if json_:
+        for event in events:
+            print_json(event)
+        return
+    if not events:
+        output.info(f'no history for the "{plan}" plan yet: start it with `plan start {plan}`')
+    for line in log_lines(events):
+        print_data(line)
 
 
 @app.command()
 def start(
     ctx: typer.Context,
     plan: PlanArg,
-    param: Annotated[
-        list[str] | None,
-        typer.Option("-p", "--param", help="NAME=VALUE (repeatable; split on the first '=')."),
-    ] = None,
-    secret_file: Annotated[
-        Path | None,
-        typer.Option(help="Read SECRET_ACCESS_KEY (the backup store's) from this file."),
-    ] = None,
-    secret_stdin: Annotated[
-        bool, typer.Option(help="Read SECRET_ACCESS_KEY from standard input.")
-    ] = False,
+    param: ParamOpt = None,
+    secret_file: SecretFileOpt = None,
+    secret_stdin: SecretStdinOpt = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -241,13 +329,10 @@ def start(
     The backup store's credentials: -p ACCESS_KEY_ID=… -p SECRET_ACCESS_KEY=… as DC/OS
     documented, or — keeping the secret out of `ps` — --secret-file, --secret-stdin, or
     $BUCKETVAULT_BACKUP_ACCESS_KEY_ID and $BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY."""
-    from bucketvault.cli.credentials import with_backup_credentials
     from bucketvault.cli.plan_backend import LocalBackend
 
     with _failures():
-        params = with_backup_credentials(
-            parse_params(param or []), secret_file=secret_file, secret_stdin=secret_stdin
-        )
+        params = _params(param, secret_file, secret_stdin)
         backend = _backend(ctx)
         backend.start(plan, params)
         print_data(f'"{plan}" plan has been started.')
@@ -275,11 +360,25 @@ def pause(ctx: typer.Context, plan: PlanArg, phase: PhaseArg = None) -> None:
 
 
 @app.command()
-def resume(ctx: typer.Context, plan: PlanArg, phase: PhaseArg = None) -> None:
-    """Resume a paused plan (or phase); in-process, it then runs in the foreground."""
+def resume(
+    ctx: typer.Context,
+    plan: PlanArg,
+    phase: PhaseArg = None,
+    param: ParamOpt = None,
+    secret_file: SecretFileOpt = None,
+    secret_stdin: SecretStdinOpt = False,
+) -> None:
+    """Resume a paused plan (or phase); in-process, it then runs in the foreground.
+
+    Credentials may be given again as for `plan start` (-p, --secret-file,
+    --secret-stdin, $BUCKETVAULT_BACKUP_*); other parameters must be as started."""
     with _failures():
+        params = _params(param, secret_file, secret_stdin)
         backend = _backend(ctx)
-        changed = backend.proceed(plan, phase)
+        try:
+            changed = backend.proceed(plan, phase, params)
+        except BucketvaultError as exc:
+            raise _missing_secret(exc) from None
         where = f'"{plan}" plan: phase "{phase}"' if phase else f'"{plan}" plan'
         _changed(changed, f"{where} has been resumed.")
         _follow_if_idle(ctx, backend, plan)
@@ -287,12 +386,25 @@ def resume(ctx: typer.Context, plan: PlanArg, phase: PhaseArg = None) -> None:
 
 @app.command("force-restart")
 def force_restart(
-    ctx: typer.Context, plan: PlanArg, phase: PhaseArg = None, step: StepArg = None
+    ctx: typer.Context,
+    plan: PlanArg,
+    phase: PhaseArg = None,
+    step: StepArg = None,
+    param: ParamOpt = None,
+    secret_file: SecretFileOpt = None,
+    secret_stdin: SecretStdinOpt = False,
 ) -> None:
-    """Reset a plan, phase or step to PENDING and un-interrupt it."""
+    """Reset a plan, phase or step to PENDING and un-interrupt it.
+
+    A plan that completed no longer keeps its secret: give it again as for `plan start`
+    (-p SECRET_ACCESS_KEY=…, --secret-file, --secret-stdin, $BUCKETVAULT_BACKUP_*)."""
     with _failures():
+        params = _params(param, secret_file, secret_stdin)
         backend = _backend(ctx)
-        changed = backend.restart(plan, phase, step)
+        try:
+            changed = backend.restart(plan, phase, step, params)
+        except BucketvaultError as exc:
+            raise _missing_secret(exc) from None
         if step:
             where = f'"{plan}" plan: step "{step}" in phase "{phase}"'
         elif phase:

@@ -4,15 +4,29 @@ One `Transfer` per copy attempt counts bytes as they stream; a retry takes its b
 back out, and an object counts as copied only after its checksums were verified.
 `snapshot()` gives one frozen record used by the CLI (`--json`), the plans' stored
 progress and the API alike.
+
+The rate while running is measured over the last `RATE_WINDOW_S` seconds of transfer,
+and only once at least `RATE_WARMUP_S` of it has been seen: a rate taken over the first
+few milliseconds (one buffered chunk in no time) showed hundreds of MiB/s and an ETA of
+nothing, and a rate averaged from the start of the run is dragged down by the listing
+before any byte moved. Before that the rate is 0 (unknown) and the ETA None. A finished
+run reports its average over the whole run.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bucketvault.errors import ExitCode
+
 MAX_LISTED_KEYS = 1000  # keys kept per list (failed, conflicts); counts stay exact
+RATE_WINDOW_S = 10.0  # the running rate is over this much recent time
+RATE_WARMUP_S = 1.0  # and is shown only once this much transfer time has been seen
+_SAMPLE_EVERY_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,17 @@ class MirrorSummary:
     def ok(self) -> bool:
         return self.failed == 0
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """What the outcome means as an exit code: PARTIAL when objects failed or asked-for
+        deletions were skipped (--max-delete, an empty source, failures), CONFLICT when
+        objects that differ at the target were kept, OK when everything was done."""
+        if self.failed or self.delete_skipped_reason:
+            return ExitCode.PARTIAL
+        if self.conflicts:
+            return ExitCode.CONFLICT
+        return ExitCode.OK
+
 
 @dataclass
 class MirrorStats:
@@ -82,8 +107,14 @@ class MirrorStats:
     delete_skipped_reason: str | None = None
     conflict_keys: list[str] = field(default_factory=list)
     failed_objects: list[FailedObject] = field(default_factory=list)
-    _started: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic  # tests give a fake one
+    _started: float = -1.0
     _finished_at: float | None = None
+    _samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        if self._started < 0:
+            self._started = self.clock()
 
     def plan_copy(self, size: int) -> None:
         self.planned_objects += 1
@@ -114,16 +145,34 @@ class MirrorStats:
 
     def finish(self) -> None:
         self.finished = True
-        self._finished_at = time.monotonic()
+        self._finished_at = self.clock()
 
     def elapsed(self) -> float:
-        end = self._finished_at if self._finished_at is not None else time.monotonic()
+        end = self._finished_at if self._finished_at is not None else self.clock()
         return end - self._started
+
+    def _recent_rate(self, now: float) -> float:
+        """Bytes per second over the last RATE_WINDOW_S of transfer; 0 until RATE_WARMUP_S
+        of it was seen (samples start with the first byte, so listing time is not in it)."""
+        samples = self._samples
+        if self.transferred_bytes > 0 and (not samples or now - samples[-1][0] >= _SAMPLE_EVERY_S):
+            samples.append((now, self.transferred_bytes))
+        while len(samples) > 1 and now - samples[1][0] >= RATE_WINDOW_S:
+            samples.popleft()
+        if not samples:
+            return 0.0
+        since, then = samples[0]
+        if now - since < RATE_WARMUP_S:
+            return 0.0
+        return max(0.0, (self.transferred_bytes - then) / (now - since))
 
     def snapshot(self) -> MirrorSummary:
         elapsed = self.elapsed()
-        rate = self.transferred_bytes / elapsed if elapsed > 0 else 0.0
-        remaining = self.planned_bytes - self.transferred_bytes
+        if self.finished:
+            rate = self.transferred_bytes / elapsed if elapsed > 0 else 0.0
+        else:
+            rate = self._recent_rate(self.clock())
+        remaining = max(0, self.planned_bytes - self.transferred_bytes)
         eta = remaining / rate if rate > 0 and not self.finished else None
         return MirrorSummary(
             source=self.source,

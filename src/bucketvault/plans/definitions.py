@@ -391,7 +391,9 @@ class ServicePlans:
                 )
             else:
                 raise PlanInputError(f"unknown step kind {step.kind!r}")
-            return StepOutcome(result.message, result.errors)
+            return StepOutcome(
+                result.message, result.errors, exit_code=result.exit_code, details=result.details
+            )
 
         return work
 
@@ -408,6 +410,7 @@ def to_progress(summary: MirrorSummary) -> StepProgress:
         bytes_total=summary.planned_bytes,
         rate_bytes_per_s=summary.rate_bytes_per_s,
         failed=summary.failed,
+        eta_s=summary.eta_s,
     )
 
 

@@ -14,7 +14,9 @@ steps left in flight by a dead process to PENDING, and then loops, about every
 A step's work failing with a transient error (`errors.classify`) puts it in DELAYED
 with a message and retries after a capped exponential backoff, up to `max_attempts`;
 any other failure, or running out of attempts, ends it in ERROR with a one-line
-message. Secret parameter values are scrubbed from every stored message.
+message. Secret parameter values are scrubbed from every stored message. Every status
+change of a step goes to the plan's history (`plan logs`) with its time, attempt,
+message, counts and first errors.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -43,11 +46,14 @@ from bucketvault.plans.operations import running_conflict
 from bucketvault.plans.spec import StepOutcome, StepProgress, StepSpec, StepWork, WorkResolver
 from bucketvault.plans.state import (
     StateStore,
+    Tx,
     register_local_runner,
     unregister_local_runner,
 )
 from bucketvault.plans.status import IN_FLIGHT, Status
 from bucketvault.plans.view import derive, runnable
+
+HISTORY_LINES = 10  # first errors (or kept keys) a history entry holds; the count is exact
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +187,7 @@ class Runner:
                     f"'{held.service}' (pid {held.pid}): wait for it to finish or stop it first"
                 )
             tx.recover_in_flight(self.service, self.plan, self.runner_id)
+            tx.log(self.service, self.plan, "IN_PROGRESS", f"run by process {os.getpid()}")
             stored = dict(state.params)
         secret = secrets.load(self.service, self.plan)
         self.params = secrets.merge(stored, secret)
@@ -232,6 +239,9 @@ class Runner:
         final = derive(state.spec, state).status
         if final is Status.COMPLETE:
             secrets.delete(self.service, self.plan)
+        if final in (Status.COMPLETE, Status.ERROR):
+            with contextlib.suppress(Exception), self.store.write() as tx:
+                tx.log(self.service, self.plan, str(final), f"plan ended {final}")
         return final
 
     async def _loop(self) -> bool:
@@ -280,6 +290,7 @@ class Runner:
         if isinstance(fields.get("message"), str):
             fields["message"] = secrets.scrub(fields["message"], self._secret_values)
         errors = fields.pop("errors", None)
+        details = fields.pop("details", ())
         with self.store.write() as tx:
             ok = tx.update_step(
                 self.service,
@@ -290,10 +301,45 @@ class Runner:
                 owner_id=self.runner_id,
                 **fields,
             )
-            if ok and errors:
-                lines = [secrets.scrub(line, self._secret_values) for line in errors]
+            lines = [secrets.scrub(line, self._secret_values) for line in errors or ()]
+            if ok and lines:
                 tx.add_errors(self.service, self.plan, phase, step, lines)
+            if ok and fields.get("status") is not None:
+                self._log(tx, phase, step, fields, lines, details)
             return ok
+
+    def _log(
+        self,
+        tx: Tx,
+        phase: str,
+        step: str,
+        fields: Mapping[str, Any],
+        errors: list[str],
+        details: tuple[str, ...],
+    ) -> None:
+        """One history entry for a step's status change: what it says, its attempt and
+        exit code, its last counts, and the first of its errors (bounded)."""
+        record: dict[str, Any] = {}
+        if fields.get("attempt"):
+            record["attempt"] = fields["attempt"]
+        if fields.get("exit_code"):
+            record["exit_code"] = fields["exit_code"]
+        status = fields["status"]
+        if status in (Status.COMPLETE, Status.ERROR):
+            stored = tx.load(self.service, self.plan)
+            progress = stored.steps[(phase, step)].progress if stored is not None else None
+            if progress:
+                record["progress"] = progress
+        if errors:
+            record["error_count"] = len(errors)
+            record["first_errors"] = errors[:HISTORY_LINES]
+        if details:
+            shown = [secrets.scrub(line, self._secret_values) for line in details]
+            record["details"] = shown[:HISTORY_LINES]
+        message = str(fields.get("message") or "")
+        tx.log(
+            self.service, self.plan, str(status), message, phase=phase, step=step, details=record
+        )
 
     def _fail(self, phase: str, step: str, epoch: int, msg: str, exc: BaseException) -> None:
         code = int(exit_code_for(exc))
@@ -352,7 +398,15 @@ class Runner:
         limit = self.config.max_error_lines
         message = outcome.message.strip().splitlines()[0] if outcome.message.strip() else ""
         if not outcome.errors:
-            self._write(phase, spec.name, epoch, status=Status.COMPLETE, message=message)
+            self._write(
+                phase,
+                spec.name,
+                epoch,
+                status=Status.COMPLETE,
+                message=message,
+                exit_code=outcome.exit_code or None,
+                details=outcome.details,
+            )
             return
         count = len(outcome.errors)
         lines = [f"{spec.name}: {line}" for line in outcome.errors[:limit]]

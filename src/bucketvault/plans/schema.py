@@ -1,7 +1,8 @@
 """The state database's schema and its version (`PRAGMA user_version`).
 
 A database written by a newer bucketvault is refused rather than misread; an older one
-is brought up to date here (version 1 is the first, so there is nothing to migrate yet).
+is brought up to date here: every statement is `CREATE … IF NOT EXISTS`, so running them
+all again adds what a newer version added (2: the `events` table of `plan logs`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from bucketvault.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS plans (
@@ -59,6 +60,18 @@ CREATE TABLE IF NOT EXISTS errors (
     line TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS errors_by_plan ON errors (service, plan);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    service TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    step TEXT NOT NULL,
+    at REAL NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL,
+    details TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_plan ON events (service, plan, id);
 CREATE TABLE IF NOT EXISTS locks (
     resource TEXT PRIMARY KEY,
     service TEXT NOT NULL,

@@ -54,15 +54,23 @@ class StepProgress:
     bytes_total: int | None = None
     rate_bytes_per_s: float = 0.0
     failed: int = 0
+    eta_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
     """What a finished step reports. A step with `errors` ends in ERROR, and the errors
-    (e.g. one line per failed object key) appear in the plan's error list."""
+    (e.g. one line per failed object key) appear in the plan's error list.
+
+    A step that finished but left work undone on purpose (objects that differ at the
+    target kept, deletions skipped over a cap) completes with `exit_code` (ExitCode
+    CONFLICT or PARTIAL) so the plan does not report plain success; `details` (e.g. the
+    first keys kept) go to the plan's history."""
 
     message: str
     errors: tuple[str, ...] = ()
+    exit_code: int | None = None
+    details: tuple[str, ...] = ()
 
 
 class StepContext(Protocol):

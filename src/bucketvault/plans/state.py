@@ -3,8 +3,10 @@
 One file, `$BUCKETVAULT_HOME/state.db` (WAL mode, mode 0600, schema version in
 `PRAGMA user_version`). Per (service, plan) it keeps the spec, the parameters with
 secrets masked, the interrupted flags of the plan and of each phase, every step's
-status/message/attempt/progress/owner, the plan's error lines, and a global table of
-resource locks. Secrets themselves live in `plans/secrets.py`, never here.
+status/message/attempt/progress/owner, the plan's error lines, its run history
+(`events`: step status changes and operator commands with their time, at most
+`MAX_EVENTS` per plan, the oldest dropped first), and a global table of resource locks.
+Secrets themselves live in `plans/secrets.py`, never here.
 
 Terms:
 
@@ -48,8 +50,12 @@ from bucketvault.plans.secrets import bucketvault_home, private_dir
 from bucketvault.plans.spec import PlanSpec
 from bucketvault.plans.status import IN_FLIGHT, Status, check_transition
 
+MAX_EVENTS = 1000  # history kept per plan: enough for many runs, bounded for years of cron
+
 __all__ = [
+    "MAX_EVENTS",
     "SCHEMA_VERSION",
+    "Event",
     "LockHolder",
     "PlanState",
     "StateStore",
@@ -72,6 +78,28 @@ class StepState:
     exit_code: int | None
     epoch: int
     owner_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a plan's run history; `step` and `phase` are "" for the plan itself."""
+
+    at: float
+    phase: str
+    step: str
+    status: str
+    message: str
+    details: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "phase": self.phase,
+            "step": self.step,
+            "status": self.status,
+            "message": self.message,
+            **self.details,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +198,13 @@ class Tx(LeaseOps):
             "ON CONFLICT (service, plan) DO UPDATE SET spec=excluded.spec, "
             "params=excluded.params, updated=excluded.updated",
             (service, plan, spec_to_json(spec), json.dumps(params), self.now),
+        )
+
+    def set_params(self, service: str, plan: str, params: dict[str, str]) -> None:
+        """Replace the stored (masked) parameters of a plan that was started."""
+        self.conn.execute(
+            "UPDATE plans SET params=?, updated=? WHERE service=? AND plan=?",
+            (json.dumps(params), self.now, service, plan),
         )
 
     def set_interrupted(self, service: str, plan: str, value: bool) -> None:
@@ -299,6 +334,19 @@ class Tx(LeaseOps):
         )
         return True
 
+    def fail_new_step(
+        self, service: str, plan: str, phase: str, step: str, message: str, exit_code: int
+    ) -> None:
+        """Put a step that never ran straight into ERROR: the plan failed before any of
+        its steps could start (its store was unreachable while it was being built)."""
+        self.clear_errors(service, plan, phase, step)
+        self.conn.execute(
+            "UPDATE steps SET status=?, message=?, attempt=0, exit_code=?, progress=NULL, "
+            "epoch=epoch+1, owner_id=NULL, owner_pid=NULL, updated=? "
+            "WHERE service=? AND plan=? AND phase=? AND step=?",
+            (str(Status.ERROR), message, exit_code, self.now, service, plan, phase, step),
+        )
+
     def recover_in_flight(self, service: str, plan: str, runner_id: str) -> None:
         """Steps left in flight by another (dead) runner go back to PENDING."""
         rows = self.conn.execute(
@@ -310,6 +358,8 @@ class Tx(LeaseOps):
                 self.reset_step(
                     service, plan, r["phase"], r["step"], Status.PENDING, "resumed after restart"
                 )
+                note = "left unfinished by a process that died: runs again"
+                self.log(service, plan, "PENDING", note, phase=r["phase"], step=r["step"])
 
     def add_errors(
         self, service: str, plan: str, phase: str, step: str, lines: Sequence[str]
@@ -318,6 +368,58 @@ class Tx(LeaseOps):
             "INSERT INTO errors (service, plan, phase, step, line) VALUES (?,?,?,?,?)",
             [(service, plan, phase, step, line) for line in lines],
         )
+
+    # -- history -------------------------------------------------------------------------
+
+    def log(
+        self,
+        service: str,
+        plan: str,
+        status: str,
+        message: str,
+        *,
+        phase: str = "",
+        step: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Add one entry to the plan's history (secrets already scrubbed by the caller),
+        dropping the oldest beyond `MAX_EVENTS`."""
+        self.conn.execute(
+            "INSERT INTO events (service, plan, phase, step, at, status, message, details) "
+            "VALUES (?,?,?,?,?,?,?,?)",
+            (
+                service,
+                plan,
+                phase,
+                step,
+                self.now,
+                status,
+                message,
+                json.dumps(details) if details else None,
+            ),
+        )
+        self.conn.execute(
+            "DELETE FROM events WHERE service=? AND plan=? AND id <= (SELECT id FROM events "
+            "WHERE service=? AND plan=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (service, plan, service, plan, MAX_EVENTS),
+        )
+
+    def events(self, service: str, plan: str) -> list[Event]:
+        """The plan's history, oldest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM events WHERE service=? AND plan=? ORDER BY id", (service, plan)
+        )
+        return [
+            Event(
+                at=r["at"],
+                phase=r["phase"],
+                step=r["step"],
+                status=r["status"],
+                message=r["message"],
+                details=json.loads(r["details"]) if r["details"] else {},
+            )
+            for r in rows
+        ]
 
     def clear_errors(self, service: str, plan: str, phase: str, step: str) -> None:
         self.conn.execute(

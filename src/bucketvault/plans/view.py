@@ -91,6 +91,9 @@ def status_json(service: str, spec: PlanSpec, state: PlanState | None) -> dict[s
                     "status": str(tree.steps[key]),
                     "message": stored.message if stored is not None else "",
                     "progress": stored.progress if stored is not None else None,
+                    # set when a step failed, or completed leaving work undone on purpose
+                    # (4: conflicts kept, 7: e.g. deletions skipped)
+                    "exit_code": stored.exit_code if stored is not None else None,
                 }
             )
         phases.append(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from bucketvault.errors import TransientStoreError
+from bucketvault.errors import ExitCode, TransientStoreError
 from bucketvault.mirror import MirrorJob, MirrorStats, MirrorSummary, run_mirror
 from bucketvault.tasks.result import MAX_ERROR_LINES, ProgressCallback, TaskResult
+from bucketvault.units import count, human_bytes
+
+SHOWN_KEYS = 20  # kept keys named in a step's history; the count is exact
 
 PROGRESS_INTERVAL_S = 0.5
 
@@ -49,9 +52,18 @@ async def _run(
     return summary
 
 
+def undone_code(summary: MirrorSummary) -> int | None:
+    """The exit code of a mirror that finished leaving work undone on purpose (deletions
+    skipped, differing objects kept); None when all was done or objects failed (those
+    are the step's errors)."""
+    if summary.failed or summary.exit_code is ExitCode.OK:
+        return None
+    return int(summary.exit_code)
+
+
 def mirror_result(summary: MirrorSummary, verb: str) -> TaskResult:
     message = (
-        f"{verb} {summary.copied:,} objects ({summary.copied_bytes:,} bytes), "
+        f"{verb} {count(summary.copied, 'object')} ({human_bytes(summary.copied_bytes)}), "
         f"{summary.skipped:,} unchanged"
     )
     if summary.deleted:
@@ -71,4 +83,9 @@ def mirror_result(summary: MirrorSummary, verb: str) -> TaskResult:
         errors = [f"{f.key}: {f.error}" for f in summary.failed_objects[:MAX_ERROR_LINES]]
         if summary.failed > len(errors):
             errors.append(f"… and {summary.failed - len(errors):,} more failed objects")
-    return TaskResult(message, tuple(errors))
+    details = [f"kept (differs at the target): {key}" for key in summary.conflict_keys]
+    if summary.delete_skipped_reason:
+        details.insert(0, f"deletes skipped: {summary.delete_skipped_reason}")
+    return TaskResult(
+        message, tuple(errors), exit_code=undone_code(summary), details=tuple(details[:SHOWN_KEYS])
+    )

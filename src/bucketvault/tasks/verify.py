@@ -16,6 +16,7 @@ from bucketvault.mirror.compare import CompareReport, KeyList, compare_buckets
 from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.result import MAX_ERROR_LINES, TaskResult
 from bucketvault.tasks.snapshots import choose_snapshot, snapshot_source
+from bucketvault.units import count, human_bytes
 
 
 def _lines(label: str, keys: KeyList) -> list[str]:
@@ -32,7 +33,9 @@ def verify_result(bucket: str, report: CompareReport) -> TaskResult:
         f"{report.extra.count:,} only in backup"
     )
     if report.read_back:
-        message += f"; read back {report.read_back:,} objects ({report.read_bytes:,} bytes)"
+        message += (
+            f"; read back {count(report.read_back, 'object')} ({human_bytes(report.read_bytes)})"
+        )
     errors = (
         _lines("missing", report.missing)
         + _lines("differs", report.differing)
