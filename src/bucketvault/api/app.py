@@ -164,7 +164,7 @@ def create_app(
     `ticker`, due schedules start their plans while the server runs."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if resume:
             scheduler.resume_all()
         if ticker is not None:
@@ -175,6 +175,7 @@ def create_app(
             if ticker is not None:
                 await ticker.aclose()
             await scheduler.aclose()
+            await app.state.console.aclose()  # webhooks still in flight: a moment, then cancel
 
     app = FastAPI(
         title="bucketvault",

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Query, Response
 
 from bucketvault.api.metrics import CONTENT_TYPE, Metrics
 from bucketvault.errors import BucketvaultError
+from bucketvault.notify import Notifier, load_targets
 from bucketvault.plans.scheduler import RunEnd, Scheduler
 from bucketvault.runs import RunStore, record_run
 from bucketvault.schedules import ScheduleStore
@@ -43,13 +44,24 @@ class Console:
         self.ticker = ticker
         self.runs = RunStore(scheduler.state)
         self.schedules = ScheduleStore(scheduler.state)
-        self.metrics = Metrics(scheduler, runs=self.runs, schedules=self.schedules, ticker=ticker)
+        self.notifier = Notifier(load_targets)
+        self.metrics = Metrics(
+            scheduler,
+            runs=self.runs,
+            schedules=self.schedules,
+            ticker=ticker,
+            notifier=self.notifier,
+        )
         scheduler.listeners.append(self.on_run_end)
 
     def on_run_end(self, end: RunEnd) -> None:
         record = record_run(self.scheduler.state, end)
         self.runs.add(record)
         self.metrics.observe(record)
+        self.notifier.notify(record)
+
+    async def aclose(self) -> None:
+        await self.notifier.aclose()
 
     # -- what the page shows -------------------------------------------------------------
 

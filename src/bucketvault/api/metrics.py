@@ -26,6 +26,7 @@ from bucketvault.runs import RunRecord, RunStore
 from bucketvault.schedules import ScheduleStore
 
 if TYPE_CHECKING:
+    from bucketvault.notify import Notifier
     from bucketvault.plans.scheduler import Scheduler
     from bucketvault.schedules import ScheduleTicker
 
@@ -92,6 +93,27 @@ class _Stored:
 
         yield from self._schedules()
         yield from self._ticker()
+        yield from self._notifications()
+
+    def _notifications(self) -> Iterator[Metric]:
+        notifier = self.m.notifier
+        if notifier is None:
+            return
+        sent = CounterMetricFamily(
+            "bucketvault_notifications",
+            "Webhook deliveries, by result (delivered, failed: given up, dropped: too many "
+            "pending) and their retries.",
+            labels=["result"],
+        )
+        stats = notifier.stats
+        for result, count in (
+            ("delivered", stats.delivered),
+            ("failed", stats.failed),
+            ("dropped", stats.dropped),
+            ("retried", stats.retries),
+        ):
+            sent.add_metric([result], count)
+        yield sent
 
     def _schedules(self) -> Iterator[Metric]:
         labels = ["service", "schedule", "plan"]
@@ -179,8 +201,10 @@ class Metrics:
         runs: RunStore | None = None,
         schedules: ScheduleStore | None = None,
         ticker: ScheduleTicker | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.scheduler = scheduler
+        self.notifier = notifier
         self.runs = runs or RunStore(scheduler.state)
         self.schedules = schedules or ScheduleStore(scheduler.state)
         self.ticker = ticker
