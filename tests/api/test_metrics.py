@@ -112,6 +112,26 @@ def test_metrics_after_a_backup(
     assert value(samples, "bucketvault_scheduler_start_time_seconds") <= before
     assert rclone.secret_key not in real_client.get("/metrics", headers=AUTH).text
 
+    # a second backup with nothing changed copies nothing: the counters stay
+    again = real_client.post("/v1/plans/backup/start", json=creds, headers=AUTH)
+    assert again.status_code == 200, again.text
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = real_client.get("/v1/runs", headers=AUTH).json()
+        if len(runs) >= 2:
+            break
+        time.sleep(0.1)
+    assert [r["status"] for r in runs] == ["COMPLETE", "COMPLETE"], runs
+    assert runs[0]["objects_copied"] == 0 and runs[1]["objects_copied"] == len(sizes)
+    samples = scrape(real_client)
+    assert value(samples, "bucketvault_plan_runs_total", **status, status="COMPLETE") == 2
+    assert value(samples, "bucketvault_objects_copied_total", **per_bucket) == len(sizes)
+    assert value(samples, "bucketvault_copied_bytes_total", **per_bucket) == sum(sizes)
+    newer = value(
+        samples, "bucketvault_backup_last_success_timestamp_seconds", service="minio", bucket=bucket
+    )
+    assert newer > last
+
 
 def test_a_failed_run_and_schedules(tmp_path: Path) -> None:
     scheduler = Scheduler(factory=lambda svc: make_manager(svc), default="svc")

@@ -411,6 +411,9 @@ def to_progress(summary: MirrorSummary) -> StepProgress:
         rate_bytes_per_s=summary.rate_bytes_per_s,
         failed=summary.failed,
         eta_s=summary.eta_s,
+        copied=summary.copied,
+        copied_bytes=summary.copied_bytes,
+        retries=summary.retries,
     )
 
 

@@ -55,6 +55,11 @@ class StepProgress:
     rate_bytes_per_s: float = 0.0
     failed: int = 0
     eta_s: float | None = None
+    # of the objects done, those copied (not already there) and their bytes (None: not
+    # told apart), and the retries of single requests so far (run history, /metrics)
+    copied: int | None = None
+    copied_bytes: int | None = None
+    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
