@@ -160,9 +160,17 @@ def test_restore_is_non_destructive_by_default(
     put(live, "data", "note.txt", b"edited!!")  # same size
     put(live, "data", "new-since-backup.txt", b"keep me")
     kept = plan(service, "start", "restore", *creds(backup), "-p", "S3_BUCKET=minio-data")
-    assert kept.exit_code == 0, kept.stderr
+    # kept, not replaced: the plan completes, but its exit code says work was left undone
+    assert kept.exit_code == ExitCode.CONFLICT, kept.stderr
+    assert kept.stderr.splitlines()[-1] == (
+        'Error: "restore" plan completed, but objects that differ at the target were kept '
+        "in restore-0:[restore] (see the results above)"
+    )
     assert client.get_object(Bucket="data", Key="note.txt")["Body"].read() == b"edited!!"
-    assert "differing" in plan(service, "status", "restore", "--json").stdout
+    status = plan(service, "status", "restore", "--json")
+    assert status.exit_code == ExitCode.CONFLICT and "differing" in status.stdout
+    logs = plan(service, "logs", "restore", "restore-0:[restore]")
+    assert "kept (differs at the target): note.txt" in logs.stdout, logs.stdout
     replaced = plan(
         service,
         "start",
