@@ -3,15 +3,22 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean chromium
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $@
+
+# Debian's chromium, for the browser tests of the web view (Playwright drives it; no
+# browser is downloaded). Without root or apt-get they are skipped, except under CI.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    >/dev/null 2>&1 || echo "warning: chromium not installed: the web view's browser tests will skip"; }
 
 demo: setup
 	$(BIN)/bucketvault demo

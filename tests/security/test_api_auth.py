@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bucketvault.api.app import create_app, route_table
+from bucketvault.api.web import PUBLIC_PATHS
 from bucketvault.errors import ExitCode
 from bucketvault.plans.scheduler import Scheduler
 from tests.e2e.helpers import run_cli
@@ -66,8 +67,17 @@ def test_every_route_needs_the_token_and_changes_nothing(client: TestClient) -> 
     assert len([path for path in paths if path.startswith(("/v1/plans", "/v1/service/"))]) >= 16
     assert {"/v1/overview", "/v1/schedules", "/v1/runs", "/metrics"} <= paths  # the console
     assert ("GET", "/docs") in routes and ("GET", "/openapi.json") in routes
+    # the web page and its assets are the only routes open without a token: they are
+    # the same bytes whatever the state (no data), and ask for the token themselves
+    public = {(m, p) for m, p in routes if p in PUBLIC_PATHS}
+    assert {p for _, p in public} == {"/", "/ui/app.js", "/ui/style.css"}
+    shell = {path: client.get(path).content for _, path in public}
     for headers in BAD_HEADERS:
-        for method, path in routes:
+        for path, content in shell.items():
+            r = client.get(path, headers=headers)
+            assert r.status_code == 200 and r.content == content
+            assert "default-src 'none'" in r.headers["content-security-policy"]
+        for method, path in sorted(set(routes) - public):
             query = "?phase=first&step=s1" if path.endswith(("forceComplete", "restart")) else ""
             r = client.request(method, _concrete(path) + query, headers=headers, json={})
             assert r.status_code == 401, (headers, method, path, r.status_code)

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from bucketvault import __version__
+from bucketvault.api.web import PUBLIC_PATHS, web_router
 from bucketvault.errors import (
     BucketvaultError,
     ConflictError,
@@ -189,7 +190,10 @@ def create_app(
     async def authenticate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if expected is not None:
+        # the web page and its assets hold no data: the page asks for the token and sends
+        # it with every request it makes (api/web)
+        public = request.method in ("GET", "HEAD") and request.url.path in PUBLIC_PATHS
+        if expected is not None and not public:
             given = request.headers.get("authorization", "").encode()
             if not hmac.compare_digest(given, expected):
                 return JSONResponse(
@@ -216,6 +220,7 @@ def create_app(
 
     app.state.console = Console(scheduler, ticker)
     app.include_router(console_router(app.state.console))
+    app.include_router(web_router())
     return app
 
 

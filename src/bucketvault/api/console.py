@@ -67,6 +67,8 @@ class Console:
 
     def service_names(self) -> list[str]:
         names = set(self.scheduler.services())
+        if self.scheduler.default_service is not None:
+            names.add(self.scheduler.default_service)
         with contextlib.suppress(BucketvaultError):
             from bucketvault.config.services import load_services
 
