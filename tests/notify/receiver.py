@@ -39,13 +39,19 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/t0ken-in-path"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> Receiver:
+    def start(self) -> Receiver:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(raw) for _, raw in self.requests]

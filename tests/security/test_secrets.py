@@ -7,6 +7,7 @@ responses, error messages, the state database, other files, or reprs."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 import threading
@@ -26,11 +27,13 @@ from bucketvault.config.locations import parse_location
 from bucketvault.config.services import get_service, load_services
 from bucketvault.errors import ExitCode
 from bucketvault.loopback import LOOPBACK, LoopbackServer, free_port
+from bucketvault.notify import save_targets
 from bucketvault.plans.factory import manager_for
 from bucketvault.plans.scheduler import Scheduler
 from bucketvault.store import open_endpoint
 from tests.conftest import boto_client
 from tests.e2e.helpers import Result, put, run_cli
+from tests.notify.receiver import Receiver
 from tests.security.leaks import forms, home_leaks, leaks
 
 
@@ -292,6 +295,8 @@ def test_no_secret_leaks_anywhere(
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
             good = {"ACCESS_KEY_ID": backup.access_key, "SECRET_ACCESS_KEY": BACKUP_SECRET}
+            receiver = Receiver().start()  # issue #12: webhooks of the runs below
+            save_targets("minio", [receiver.url])
             for path, body in (
                 ("/v1/plans/verify/start", good),
                 ("/v1/service/minio/plans/backup/start", good),
@@ -323,6 +328,21 @@ def test_no_secret_leaks_anywhere(
             bad_name = api.post("/v1/plans/verify/start", json={WRONG_SECRET: "x"})
             seen.add("POST secret as a parameter name", bad_name.text)
             assert bad_name.status_code == 400
+            # issue #12: a schedule holding the secret, and everything the console shows
+            scheduled = plan(
+                "schedule add", "--name=minio", "schedule", "add", "backup", "--every", "6h",
+                *_creds(BACKUP_SECRET),
+            )  # fmt: skip
+            assert scheduled.exit_code == 0, scheduled.stderr
+            plan("schedule list", "--name=minio", "schedule", "list")
+            plan("schedule list --json", "schedule", "list", "--json")
+            for path in ("/metrics", "/", "/ui/app.js", "/v1/overview", "/v1/runs"):
+                seen.add(f"GET {path}", api.get(path).text)
+            seen.add("GET /v1/schedules", api.get("/v1/schedules").text)
+            for i, body in enumerate(receiver.wait(2)):
+                seen.add(f"webhook body {i}", json.dumps(body))
+            seen.add("webhook raw", b"".join(raw for _, raw in receiver.requests))
+            receiver.stop()
         remote = plan(
             "cli --url status",
             "--url",
