@@ -355,7 +355,9 @@ def test_no_secret_leaks_anywhere(
             "verify",
             "--json",
         )
-        assert remote.exit_code == 0, remote.stderr
+        # the verify refused above is shown in ERROR with its reason (issue #9)
+        assert remote.exit_code == ExitCode.PARTIAL, remote.stderr
+        assert "verify could not start: " in remote.stdout, remote.stdout
         remote = plan(
             "cli --url start wrong",
             "--url",

@@ -27,6 +27,7 @@ from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.mirroring import mirror_reporting, mirror_result
 from bucketvault.tasks.result import ProgressCallback, TaskResult
 from bucketvault.tasks.snapshots import fill_journal, object_lock_of, prepare_backup_bucket
+from bucketvault.units import count
 
 
 def open_journal(service: ServiceConfig, backup_bucket: str) -> Journal:
@@ -91,7 +92,7 @@ async def run_backup(
         # published: what the journal knew is in the snapshot now
         journal.discard()
     message = (
-        f"{result.message}; snapshot {header.id}: {header.objects:,} objects "
+        f"{result.message}; snapshot {header.id}: {count(header.objects, 'object')} "
         f"({header.added:,} added, {header.changed:,} changed, {header.deleted:,} deleted)"
     )
     if target.archived:
