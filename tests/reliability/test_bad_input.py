@@ -122,6 +122,11 @@ def _garbage(name: str) -> Callable[[World], None]:
     return write
 
 
+def _completed_backup(world: World) -> None:
+    result = run_cli(*P, "start", "backup", *creds(world.backup))
+    assert result.exit_code == 0, result.stderr
+
+
 def _big_object(world: World) -> None:
     put(world.live, "photos", "huge.bin", b"\0" * (3 * 1024 * 1024))
 
@@ -186,6 +191,15 @@ CASES = [
          "cannot hold", copies=("a", "x", "trailing")),
     Case("full disk on a file:// target", ("mirror", "live/photos", "FULL"), ExitCode.STORE,
          "space", _big_object, copies=("huge.bin",)),
+    # plan logs, and credentials given again to force-restart / resume (issue #9)
+    Case("plan logs: unknown step", (*P, "logs", "backup", "nosuch"), ExitCode.NOT_FOUND,
+         "step 'nosuch' not found"),
+    Case("force-restart of a completed plan without its secret", (*P, "force-restart",
+         "backup"), ExitCode.USAGE, "--secret-file", _completed_backup),
+    Case("force-restart changing what the plan does", (*P, "force-restart", "backup", "-p",
+         "S3_BUCKET=minio-x"), ExitCode.USAGE, "start it again", _completed_backup),
+    Case("resume with an unreadable --secret-file", (*P, "resume", "backup", "--secret-file",
+         "/nonexistent/secret"), ExitCode.USAGE, "cannot read"),
 ]  # fmt: skip
 
 
