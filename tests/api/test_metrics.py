@@ -74,8 +74,14 @@ def real_client(moto: LoopbackServer, rclone: LoopbackServer) -> Iterator[TestCl
 
 
 def test_metrics_after_a_backup(
-    real_client: TestClient, moto: LoopbackServer, rclone: LoopbackServer
+    real_client: TestClient,
+    moto: LoopbackServer,
+    rclone: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the scheduler's own backup credentials: it reads the snapshots after each backup
+    monkeypatch.setenv("BUCKETVAULT_BACKUP_ACCESS_KEY_ID", rclone.access_key)
+    monkeypatch.setenv("BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY", rclone.secret_key)
     bucket = new_bucket_name("met")
     seeder = boto_client(moto)
     seeder.create_bucket(Bucket=bucket)
@@ -131,6 +137,17 @@ def test_metrics_after_a_backup(
         samples, "bucketvault_backup_last_success_timestamp_seconds", service="minio", bucket=bucket
     )
     assert newer > last
+    # each run published a snapshot (no retention policy: both are kept)
+    labels = {"service": "minio", "bucket": bucket}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        samples = scrape(real_client)
+        if samples.get(("bucketvault_snapshots", frozenset(labels.items()))) == 2:
+            break
+        time.sleep(0.2)
+    assert value(samples, "bucketvault_snapshots", **labels) == 2
+    oldest = value(samples, "bucketvault_snapshot_oldest_timestamp_seconds", **labels)
+    assert before - 1 <= oldest <= last
 
 
 def test_a_failed_run_and_schedules(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bucketvault.errors import ExitCode
 from bucketvault.loopback import LoopbackServer, free_port, loopback_server
@@ -211,6 +212,25 @@ def test_serve_runs_a_schedule_every_few_seconds(
             pytest.fail(f"no later scheduled run backed up b.jpg: {schedule()}")
         row = schedule()
         assert int(str(row["runs"])) >= 2, row
+        # /metrics: the recovery point, the schedule, and the snapshots the scheduler read
+        # with the schedule's own credentials
+        wanted = {
+            ("bucketvault_backup_last_success_timestamp_seconds", "photos"),
+            ("bucketvault_snapshots", "photos"),
+            ("bucketvault_schedule_interval_seconds", ""),
+        }
+        found: dict[tuple[str, str], float] = {}
+        while time.monotonic() < deadline and not wanted <= set(found):
+            text = client.get("/metrics").text
+            found = {
+                (s.name, s.labels.get("bucket", "")): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            time.sleep(0.25)
+        assert wanted <= set(found), sorted(found)
+        assert found[("bucketvault_snapshots", "photos")] >= 2
+        assert found[("bucketvault_schedule_interval_seconds", "")] == 2
     finally:
         client.close()
         process.terminate()

@@ -14,6 +14,7 @@ only counts, step messages and error lines (already scrubbed by the plan engine)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -26,6 +27,7 @@ from bucketvault.errors import BucketvaultError
 from bucketvault.notify import Notifier, load_targets
 from bucketvault.plans.scheduler import RunEnd, Scheduler
 from bucketvault.runs import RunStore, record_run
+from bucketvault.runs.snapshots import environment_credentials, snapshot_stats
 from bucketvault.schedules import ScheduleStore
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECENT_RUNS = 20
+SNAPSHOT_READ_S = 60.0
 
 
 class Console:
@@ -45,6 +48,7 @@ class Console:
         self.runs = RunStore(scheduler.state)
         self.schedules = ScheduleStore(scheduler.state)
         self.notifier = Notifier(load_targets)
+        self._tasks: set[asyncio.Task[None]] = set()
         self.metrics = Metrics(
             scheduler,
             runs=self.runs,
@@ -59,8 +63,41 @@ class Console:
         self.runs.add(record)
         self.metrics.observe(record)
         self.notifier.notify(record)
+        if record.plan == "backup" and record.succeeded_buckets:
+            self._count_snapshots(record.service, record.succeeded_buckets)
+
+    def _credentials(self, service: str) -> dict[str, str]:
+        for schedule in self.schedules.list_schedules(service):
+            if schedule.plan == "backup":
+                params = self.schedules.secret_params(schedule)
+                if params.get("ACCESS_KEY_ID") and params.get("SECRET_ACCESS_KEY"):
+                    return params
+        return environment_credentials()
+
+    def _count_snapshots(self, service: str, buckets: list[str]) -> None:
+        """Read the buckets' snapshot counts in the background (bounded in time)."""
+        params = self._credentials(service)
+        if not params:
+            return
+
+        async def count() -> None:
+            try:
+                async with asyncio.timeout(SNAPSHOT_READ_S):
+                    stats = await snapshot_stats(service, buckets, params)
+                self.runs.set_snapshots(service, stats, time.time())
+            except Exception as exc:  # a metric left stale, never a failure
+                log.warning("snapshots of service %s not counted: %s", service, type(exc).__name__)
+
+        task = asyncio.get_running_loop().create_task(count(), name=f"snapshots {service}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.notifier.aclose()
 
     # -- what the page shows -------------------------------------------------------------

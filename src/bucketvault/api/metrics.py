@@ -55,6 +55,23 @@ class _Stored:
             success.add_metric([service, bucket], at)
         yield success
 
+        kept_family = GaugeMetricFamily(
+            "bucketvault_snapshots",
+            "Snapshots the backup bucket keeps (read after the last backup run).",
+            labels=["service", "bucket"],
+        )
+        oldest_family = GaugeMetricFamily(
+            "bucketvault_snapshot_oldest_timestamp_seconds",
+            "When the oldest snapshot kept was complete (Unix time).",
+            labels=["service", "bucket"],
+        )
+        for (service, bucket), (kept, first) in sorted(m.runs.snapshots().items()):
+            kept_family.add_metric([service, bucket], kept)
+            if first is not None:
+                oldest_family.add_metric([service, bucket], first)
+        yield kept_family
+        yield oldest_family
+
         status = GaugeMetricFamily(
             "bucketvault_plan_last_run_status",
             "1 for the status the plan's last run ended in (COMPLETE or ERROR), else 0.",

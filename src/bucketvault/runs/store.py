@@ -24,6 +24,16 @@ _TABLES = (
     """,
     "CREATE INDEX IF NOT EXISTS runs_by_service ON runs (service, id)",
     """
+    CREATE TABLE IF NOT EXISTS snapshot_stats (
+        service TEXT NOT NULL,
+        bucket TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        oldest REAL,
+        at REAL NOT NULL,
+        PRIMARY KEY (service, bucket)
+    )
+    """,
+    """
     CREATE TABLE IF NOT EXISTS backup_success (
         service TEXT NOT NULL,
         bucket TEXT NOT NULL,
@@ -115,3 +125,23 @@ class RunStore:
         with self.state.read() as tx:
             rows = tx.conn.execute("SELECT service, bucket, at FROM backup_success")
             return {(r["service"], r["bucket"]): r["at"] for r in rows}
+
+    def set_snapshots(
+        self, service: str, stats: dict[str, tuple[int, float | None]], at: float
+    ) -> None:
+        self._ensure()
+        with self.state.write() as tx:
+            for bucket, (count, oldest) in stats.items():
+                tx.conn.execute(
+                    "INSERT INTO snapshot_stats (service, bucket, count, oldest, at) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT (service, bucket) DO UPDATE SET "
+                    "count=excluded.count, oldest=excluded.oldest, at=excluded.at",
+                    (service, bucket, count, oldest, at),
+                )
+
+    def snapshots(self) -> dict[tuple[str, str], tuple[int, float | None]]:
+        """(service, bucket) → (snapshots kept, oldest one's time), as last seen."""
+        self._ensure()
+        with self.state.read() as tx:
+            rows = tx.conn.execute("SELECT service, bucket, count, oldest FROM snapshot_stats")
+            return {(r["service"], r["bucket"]): (r["count"], r["oldest"]) for r in rows}
