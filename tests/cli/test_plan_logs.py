@@ -36,7 +36,7 @@ def test_logs_text_json_and_one_step(work: FakeWork) -> None:
     assert lines[-1].endswith("  plan  ERROR  plan ended ERROR")
     code, out, _ = plan("logs", "restore", RESTORE, "--json")
     events = [json.loads(line) for line in out.splitlines()]
-    assert [e["status"] for e in events] == ["STARTING", "STARTED", "ERROR"]
+    assert [e["status"] for e in events] == ["STARTED", "ERROR"]
     assert events[-1]["error_count"] == 2
     code, _, err = plan("logs", "restore", "nope")
     assert code == 3 and "step 'nope' not found in plan 'restore'" in err

@@ -78,10 +78,8 @@ async def test_logs_record_each_step_with_counts_and_first_errors() -> None:
     )
     steps = [(e.step, e.status) for e in events if e.step]
     assert steps == [
-        ("init-0:[init]", "STARTING"),
         ("init-0:[init]", "STARTED"),
         ("init-0:[init]", "COMPLETE"),
-        (RESTORE, "STARTING"),
         (RESTORE, "STARTED"),
         (RESTORE, "ERROR"),
     ]
@@ -159,3 +157,17 @@ async def test_halted_says_paused_or_stopped() -> None:
     m.stop("verify")
     assert m.halted("verify") == ("stopped", None)
     await asyncio.sleep(0)
+
+
+async def test_logs_show_retries_with_their_reason() -> None:
+    m = manager()
+    await m.start("restore", {**RESTORE_PARAMS, "KIND": "flaky", "FAILS": "1"})
+    assert await m.run("restore") is Status.COMPLETE
+    events = m.logs("restore", RESTORE)
+    assert [(e.status, e.details.get("attempt")) for e in events] == [
+        ("STARTED", 1),
+        ("DELAYED", None),
+        ("STARTED", 2),
+        ("COMPLETE", None),
+    ]
+    assert "retrying in" in events[1].message and "SlowDown" in events[1].message

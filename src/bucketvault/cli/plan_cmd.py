@@ -274,7 +274,10 @@ def list_plans(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 @app.command()
 def status(ctx: typer.Context, plan: PlanArg, json_: JsonOpt = False) -> None:
-    """Show a plan's phases and steps with their statuses (and errors)."""
+    """Show a plan's phases and steps with their statuses, results and errors.
+
+    Exits 7 while the plan is in ERROR, and 4 (objects that differ kept) or 7 (e.g.
+    deletions skipped) when it completed leaving work undone; else 0."""
     with _failures():
         body = _backend(ctx).status(plan)
     if json_:

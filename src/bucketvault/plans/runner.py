@@ -304,7 +304,8 @@ class Runner:
             lines = [secrets.scrub(line, self._secret_values) for line in errors or ()]
             if ok and lines:
                 tx.add_errors(self.service, self.plan, phase, step, lines)
-            if ok and fields.get("status") is not None:
+            # STARTING is followed at once by STARTED (or ERROR): one entry is enough
+            if ok and fields.get("status") not in (None, Status.STARTING):
                 self._log(tx, phase, step, fields, lines, details)
             return ok
 
@@ -367,7 +368,7 @@ class Runner:
                 return
             ctx = _Context(self, phase, spec.name, epoch, attempt)
             self._contexts[(phase, spec.name)] = ctx
-            if not self._write(phase, spec.name, epoch, status=Status.STARTED):
+            if not self._write(phase, spec.name, epoch, status=Status.STARTED, attempt=attempt):
                 return
             try:
                 outcome = await work(ctx)
