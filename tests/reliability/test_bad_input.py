@@ -122,6 +122,15 @@ def _garbage(name: str) -> Callable[[World], None]:
     return write
 
 
+def _bad_live_service(world: World) -> None:
+    result = run_cli(
+        "service", "add", "badlive", "--endpoint", world.live.url, "--backup-endpoint",
+        world.backup.url, "--access-key", world.live.access_key, "--no-check",
+        env={"BUCKETVAULT_SECRET_ACCESS_KEY": "wrong-secret"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+
+
 def _completed_backup(world: World) -> None:
     result = run_cli(*P, "start", "backup", *creds(world.backup))
     assert result.exit_code == 0, result.stderr
@@ -191,6 +200,33 @@ CASES = [
          "cannot hold", copies=("a", "x", "trailing")),
     Case("full disk on a file:// target", ("mirror", "live/photos", "FULL"), ExitCode.STORE,
          "space", _big_object, copies=("huge.bin",)),
+    # stores checked before a service or alias is saved (nothing is saved)
+    Case("service add: wrong live secret", ("service", "add", "new", "--endpoint", "LIVEURL",
+         "--backup-endpoint", "LIVEURL", "--access-key", "k", "WRONGFILE"), ExitCode.STORE,
+         "not saved"),
+    Case("service add: unreachable backup store", ("service", "add", "new", "--endpoint",
+         "LIVEURL", "--backup-endpoint", "DEADURL", "--access-key", "LIVEKEY", "LIVEFILE"),
+         ExitCode.STORE, "the backup store of service 'new'"),
+    Case("alias set: wrong secret", ("alias", "set", "new", "LIVEURL", "--access-key", "k",
+         "WRONGFILE"), ExitCode.STORE, "alias 'new'"),
+    Case("wrong live secret (plan)", ("--name=badlive", "plan", "start", "backup", CREDS),
+         ExitCode.STORE, "the live store of service 'badlive'", _bad_live_service),
+    # bucket selection and name mapping
+    Case("--map-bucket without '='", ("service", "add", "new", "--endpoint", "LIVEURL",
+         "--map-bucket", "photos"), ExitCode.USAGE, "LIVE_BUCKET=BACKUP_BUCKET"),
+    Case("--map-bucket outside the service prefix", ("service", "add", "new", "--endpoint",
+         "LIVEURL", "--map-bucket", "photos=elsewhere"), ExitCode.USAGE, "must start with"),
+    Case("--map-bucket to an invalid name", ("service", "add", "new", "--endpoint", "LIVEURL",
+         "--map-bucket", "photos=new-Bad_Name"), ExitCode.USAGE, "invalid"),
+    Case("empty --include-bucket", ("service", "add", "new", "--endpoint", "LIVEURL",
+         "--include-bucket", ""), ExitCode.USAGE, "empty"),
+    # bucket names are checked in a dry run as in a real one
+    Case("invalid target bucket (mirror)", ("mirror", "live/photos", "live/Bad_Name"),
+         ExitCode.USAGE, "invalid"),
+    Case("invalid target bucket (mirror --dry-run)", ("mirror", "--dry-run", "live/photos",
+         "live/Bad_Name"), ExitCode.USAGE, "invalid"),
+    Case("invalid bucket name (prune DRY_RUN)", (*P, "start", "prune", CREDS, "-p",
+         "S3_BUCKET=minio-Bad_Name", "-p", "DRY_RUN=true"), ExitCode.USAGE, "invalid"),
     # plan logs, and credentials given again to force-restart / resume (issue #9)
     Case("plan logs: unknown step", (*P, "logs", "backup", "nosuch"), ExitCode.NOT_FOUND,
          "step 'nosuch' not found"),
@@ -220,6 +256,16 @@ def test_bad_input(case: Case, world: World, tmp_path: Path, table: RowFactory) 
                 args.append(f"file://{world.files}/copy")
             elif arg == "ODD":
                 args.append(f"odd/{world.odd_bucket}")
+            elif arg in ("WRONGFILE", "LIVEFILE"):
+                secret = tmp_path / arg.lower()
+                secret.write_text("wrong-secret" if arg == "WRONGFILE" else world.live.secret_key)
+                args += ["--secret-file", str(secret)]
+            elif arg == "LIVEURL":
+                args.append(world.live.url)
+            elif arg == "LIVEKEY":
+                args.append(world.live.access_key)
+            elif arg == "DEADURL":
+                args.append(f"http://127.0.0.1:{free_port()}")
             elif arg == "FULL":
                 disk = stack.enter_context(full_disk(world.files / "full"))
                 args.append(f"file://{disk}/copy")

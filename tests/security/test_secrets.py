@@ -288,6 +288,48 @@ def test_no_secret_leaks_anywhere(
     assert with_env.exit_code == ExitCode.STORE, with_env.stderr
     assert "access denied" in with_env.stderr.lower()
 
+    # issue #9: stores checked before `service add` / `alias set` save them, refusals that
+    # name the store, bucket selection and mapping, one object mirrored through the alias
+    checked = seen.cli(
+        "service add wrong live secret",
+        run_cli(
+            "-vv", "service", "add", "checked", "--endpoint", live.url, "--backup-endpoint",
+            backup.url, "--access-key", live.access_key, "--secret-stdin",
+            input=WRONG_SECRET + "\n",
+        ),
+    )  # fmt: skip
+    assert checked.exit_code == ExitCode.STORE and "not saved" in checked.stderr
+    checked_alias = seen.cli(
+        "alias set wrong secret",
+        run_cli(
+            "-vv", "alias", "set", "checked", live.url, "--access-key", live.access_key,
+            "--secret-stdin", input=WRONG_SECRET + "\n",
+        ),
+    )  # fmt: skip
+    assert checked_alias.exit_code == ExitCode.STORE and "not saved" in checked_alias.stderr
+    unchecked = seen.cli(
+        "service add --no-check wrong live secret",
+        run_cli(
+            "service", "add", "badlive", "--endpoint", live.url, "--backup-endpoint", backup.url,
+            "--access-key", live.access_key, "--secret-stdin", "--no-check",
+            "--include-bucket", "pho*", "--exclude-bucket", "tmp-*",
+            "--map-bucket", "docs=badlive-d", input=WRONG_SECRET + "\n",
+        ),
+    )  # fmt: skip
+    assert unchecked.exit_code == 0, unchecked.stderr
+    wrong_live = plan(
+        "wrong live secret", "-vv", "--name=badlive", "plan", "start", "backup",
+        *_creds(BACKUP_SECRET),
+    )  # fmt: skip
+    assert wrong_live.exit_code == ExitCode.STORE, wrong_live.stderr
+    assert "the live store of service 'badlive'" in wrong_live.stderr
+    plan("service show selection", "service", "show", "badlive")
+    plan("service list selection", "service", "list")
+    one = plan(
+        "mirror one object", "-vv", "mirror", "live/photos/img-1.jpg", f"file://{tmp_path}/one"
+    )
+    assert one.exit_code == 0, one.stderr
+
     # the HTTP API of a real scheduler (uvicorn), and the CLI talking to it
     token = secrets.token_hex(16)
     scheduler = Scheduler(factory=manager_for, default="minio")

@@ -11,6 +11,7 @@ from bucketvault.cli import output
 from bucketvault.cli.credentials import read_secret
 from bucketvault.config.aliases import check_name, load_aliases, remove_alias, save_alias
 from bucketvault.config.endpoint import EndpointConfig
+from bucketvault.errors import UsageError
 
 app = typer.Typer(
     help="Named S3 endpoints with credentials (like `mc alias`).", no_args_is_help=True
@@ -37,6 +38,13 @@ def set_alias(
     insecure: Annotated[
         bool, typer.Option(help="Do not verify TLS certificates (unsafe).")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            help="List the buckets first to test the endpoint and credentials (like "
+            "`mc alias set`); --no-check saves without testing."
+        ),
+    ] = True,
 ) -> None:
     """Add or replace an alias. The secret comes from --secret-file, --secret-stdin,
     $BUCKETVAULT_SECRET_ACCESS_KEY or a hidden prompt — never the command line."""
@@ -47,18 +55,37 @@ def set_alias(
         stdin=secret_stdin,
         what="secret access key",
     )
-    save_alias(
-        name,
-        EndpointConfig(
-            url=url,
-            access_key_id=access_key,
-            secret_access_key=secret,
-            region=region,
-            ca_bundle=ca_bundle,
-            insecure=insecure,
-        ),
+    if access_key and secret is None:
+        raise UsageError(
+            "an access key without a secret: pass --secret-file, --secret-stdin "
+            "or set BUCKETVAULT_SECRET_ACCESS_KEY"
+        )
+    config = EndpointConfig(
+        url=url,
+        access_key_id=access_key,
+        secret_access_key=secret,
+        region=region,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
     )
+    if check:
+        _check(name, config)
+    save_alias(name, config)
     output.info(f"Alias {name!r} saved.")
+
+
+def _check(name: str, config: EndpointConfig) -> None:
+    import asyncio
+
+    from bucketvault.cli.service_cmd import not_saved
+    from bucketvault.errors import NotFoundError, StoreError
+    from bucketvault.tasks.probe import probe
+    from bucketvault.tasks.roles import alias_role
+
+    try:
+        asyncio.run(probe(config, alias_role(name, config.url)))
+    except (StoreError, NotFoundError) as exc:
+        raise not_saved(exc, f"alias {name!r}") from exc
 
 
 @app.command("list")

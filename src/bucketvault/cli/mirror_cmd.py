@@ -19,12 +19,61 @@ from bucketvault.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from bucketvault.mirror import MirrorOptions, MirrorSummary
     from bucketvault.mirror.decide import Action
+    from bucketvault.store.base import Bucket, Endpoint
+    from bucketvault.tasks.roles import StoreRole
 
 
 def _overlap(source: Location, target: Location) -> bool:
+    from bucketvault.mirror.narrow import as_folder
+
     if source.endpoint.url != target.endpoint.url or source.bucket != target.bucket:
         return False
-    return source.prefix.startswith(target.prefix) or target.prefix.startswith(source.prefix)
+    # paths compared as folders (`a/b` and `a/bc` are apart); an object `a/b` copied
+    # into the folder `a/` would land on itself, and `a/b/` contains `a/b/`
+    src, dst = as_folder(source.prefix), as_folder(target.prefix)
+    return src.startswith(dst) or dst.startswith(src)
+
+
+def _role(location: Location) -> StoreRole:
+    from bucketvault.tasks.roles import alias_role, environment_role
+
+    if location.alias is not None:
+        return alias_role(location.alias, location.endpoint.url)
+    return environment_role(location.endpoint.url)
+
+
+async def _buckets(
+    source_endpoint: Endpoint, source: Location, target_endpoint: Endpoint, target: Location
+) -> tuple[Bucket, Bucket]:
+    """The source and target of the mirror, by the path rule of `mirror.narrow`: a source
+    path names one object (copied into the target folder under its own name) or a
+    folder; the target path is always a folder."""
+    from bucketvault.mirror.narrow import Narrowed, as_folder, names_object, split_object
+
+    target_folder = target_endpoint.bucket(target.bucket, as_folder(target.prefix))
+    # checked in a dry run as in a real one: a target the run would have to create
+    # must have a name the store accepts (an existing one is used as it is)
+    await _check_new_bucket(target_folder, target)
+    path = source.prefix
+    if path and not path.endswith("/"):
+        folder, name = split_object(path)
+        parent = source_endpoint.bucket(source.bucket, folder)
+        if await names_object(parent, name):
+            return Narrowed(parent, key=name), Narrowed(target_folder, key=name)
+    return source_endpoint.bucket(source.bucket, as_folder(path)), target_folder
+
+
+async def _check_new_bucket(bucket: Bucket, location: Location) -> None:
+    from bucketvault.config.services import check_bucket_name
+    from bucketvault.errors import PlanInputError
+
+    if location.endpoint.is_local:
+        return  # a directory name: the local store checks it when the bucket is opened
+    try:
+        check_bucket_name(location.bucket, "target bucket")
+    except PlanInputError as exc:
+        if not await bucket.exists():
+            raise UsageError(f"{exc}, so it cannot be created: choose a valid name") from None
 
 
 async def _run(
@@ -33,6 +82,7 @@ async def _run(
     from bucketvault.cli.progress import live_progress
     from bucketvault.mirror import MirrorJob, MirrorStats, run_mirror
     from bucketvault.store import open_endpoint
+    from bucketvault.tasks.roles import as_stores
 
     source_endpoint = open_endpoint(source.endpoint)
     target_endpoint = open_endpoint(target.endpoint)
@@ -51,13 +101,13 @@ async def _run(
                 output.print_data(f"{action.value}\t{key}")
 
     try:
-        job = MirrorJob(
-            source_endpoint.bucket(source.bucket, source.prefix),
-            target_endpoint.bucket(target.bucket, target.prefix),
-            options,
-        )
-        async with live_progress(stats.snapshot, json_lines=json_lines, enabled=show):
-            return await run_mirror(job, stats=stats, on_action=on_action)
+        # an error names the store by how it was given (alias or URL) and where its
+        # credentials come from
+        with as_stores((_role(source), _role(target))):
+            pair = await _buckets(source_endpoint, source, target_endpoint, target)
+            job = MirrorJob(*pair, options)
+            async with live_progress(stats.snapshot, json_lines=json_lines, enabled=show):
+                return await run_mirror(job, stats=stats, on_action=on_action)
     finally:
         await source_endpoint.close()
         await target_endpoint.close()
@@ -66,9 +116,14 @@ async def _run(
 def mirror(
     ctx: typer.Context,
     source: Annotated[
-        str, typer.Argument(help="ALIAS/bucket[/prefix], http(s)://…, s3://… or file:///dir")
+        str,
+        typer.Argument(
+            help="ALIAS/bucket[/path], http(s)://…, s3://… or file:///dir. A path ending in "
+            "'/' is a folder; one without is the object of that key (copied into TARGET "
+            "under its own name), or else the folder."
+        ),
     ],
-    target: Annotated[str, typer.Argument(help="Same forms as SOURCE.")],
+    target: Annotated[str, typer.Argument(help="Same forms as SOURCE; a path is a folder.")],
     overwrite: Annotated[
         bool,
         typer.Option(

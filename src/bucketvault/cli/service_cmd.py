@@ -14,7 +14,13 @@ import typer
 from bucketvault.cli import output
 from bucketvault.cli.credentials import read_secret
 from bucketvault.config.endpoint import AWS_S3_URL, EndpointConfig, validate_endpoint_url
-from bucketvault.errors import ConflictError, UsageError
+from bucketvault.errors import (
+    BucketvaultError,
+    ConflictError,
+    NotFoundError,
+    StoreError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from bucketvault.config.services import BackupStore, ServiceConfig
@@ -76,18 +82,54 @@ def add(
     lock_days: Annotated[
         int, typer.Option(help="With --object-lock: days each backed-up object is locked.")
     ] = 30,
+    include_bucket: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Back up, restore and verify only live buckets matching this glob "
+            "(repeatable; default every bucket)."
+        ),
+    ] = None,
+    exclude_bucket: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out live buckets matching this glob (repeatable)."),
+    ] = None,
+    map_bucket: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="LIVE=BACKUP: back up live bucket LIVE into backup bucket BACKUP instead of "
+            "<service>-LIVE, e.g. when that name would be over 63 characters (repeatable; "
+            "BACKUP starts with <service>-)."
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            help="Test the live store (reachable, credentials valid) and that the backup "
+            "store answers before saving; --no-check saves without testing."
+        ),
+    ] = True,
 ) -> None:
     """Register a service. Its secret comes from --secret-file, --secret-stdin,
-    $BUCKETVAULT_SECRET_ACCESS_KEY or a hidden prompt — never the command line."""
+    $BUCKETVAULT_SECRET_ACCESS_KEY or a hidden prompt — never the command line.
+
+    Both stores are tested first, as `mc alias set` does: the live store lists its
+    buckets with the credentials given; the backup store must answer (with
+    $BUCKETVAULT_BACKUP_ACCESS_KEY_ID and $BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY set, its
+    credentials are tested too). On failure nothing is saved."""
     from bucketvault.config.services import (
         BackupStore,
         ServiceConfig,
+        check_globs,
         check_service_name,
         load_services,
+        parse_bucket_map,
         save_service,
     )
 
     check_service_name(name)
+    includes = check_globs("--include-bucket", include_bucket or [])
+    excludes = check_globs("--exclude-bucket", exclude_bucket or [])
+    bucket_map = parse_bucket_map(name, map_bucket or [])
     validate_endpoint_url(endpoint)
     validate_endpoint_url(backup_endpoint)
     if retention_days < 0:
@@ -106,17 +148,6 @@ def add(
         within=parse_duration(keep_within) if keep_within else None,
     )
     lock = _object_lock(object_lock, lock_days)
-    if lock is not None:
-        _check_object_lock(
-            BackupStore(
-                url=backup_endpoint,
-                region=backup_region,
-                ca_bundle=backup_ca_bundle,
-                insecure=insecure,
-            ),
-            name,
-            lock,
-        )
     secret = read_secret(
         env_names=("BUCKETVAULT_SECRET_ACCESS_KEY",),
         file=secret_file,
@@ -128,30 +159,73 @@ def add(
             "an access key without a secret: pass --secret-file, --secret-stdin "
             "or set BUCKETVAULT_SECRET_ACCESS_KEY"
         )
-    save_service(
-        ServiceConfig(
-            name=name,
-            endpoint=EndpointConfig(
-                url=endpoint,
-                access_key_id=access_key,
-                secret_access_key=secret,
-                region=region,
-                ca_bundle=ca_bundle,
-                insecure=insecure,
-            ),
-            backup=BackupStore(
-                url=backup_endpoint,
-                region=backup_region,
-                ca_bundle=backup_ca_bundle,
-                insecure=insecure,
-            ),
-            retention_days=retention_days,
-            object_lock=lock,
-            retention=retention.to_record(),
-        )
+    backup = BackupStore(
+        url=backup_endpoint,
+        region=backup_region,
+        ca_bundle=backup_ca_bundle,
+        insecure=insecure,
     )
+    service = ServiceConfig(
+        name=name,
+        endpoint=EndpointConfig(
+            url=endpoint,
+            access_key_id=access_key,
+            secret_access_key=secret,
+            region=region,
+            ca_bundle=ca_bundle,
+            insecure=insecure,
+        ),
+        backup=backup,
+        retention_days=retention_days,
+        object_lock=lock,
+        retention=retention.to_record(),
+        include_buckets=includes,
+        exclude_buckets=excludes,
+        bucket_map=bucket_map,
+    )
+    if check:
+        _check_stores(service)
+    if lock is not None:
+        _check_object_lock(backup, name, lock)
+    save_service(service)
     prefix = name.replace("/", "")
     output.info(f"Service {name!r} added: backups go to {backup_endpoint} as {prefix}-<bucket>.")
+
+
+def _check_stores(service: ServiceConfig) -> None:
+    """Both stores, as `mc alias set` checks one; a failure saves nothing."""
+    import asyncio
+    import os
+
+    from bucketvault.cli.credentials import BACKUP_KEY_ENV, BACKUP_SECRET_ENV
+    from bucketvault.config.secret import Secret
+    from bucketvault.tasks.endpoints import service_roles
+    from bucketvault.tasks.probe import probe
+
+    key, secret = os.environ.get(BACKUP_KEY_ENV), os.environ.get(BACKUP_SECRET_ENV)
+    backup = (
+        service.backup.endpoint(key, Secret(secret))
+        if key and secret
+        else service.backup.endpoint(None, None)
+    )
+    live_named, backup_named = service_roles(service)
+
+    async def both() -> None:
+        await probe(service.endpoint, live_named)
+        await probe(backup, backup_named)
+
+    try:
+        asyncio.run(both())
+    except (StoreError, NotFoundError) as exc:
+        raise not_saved(exc, f"service {service.name!r}") from exc
+
+
+def not_saved(exc: StoreError | NotFoundError, what: str) -> BucketvaultError:
+    """`exc` (same class, so the same exit code), saying that nothing was saved."""
+    message = f"{exc}; {what} was not saved (fix that, or pass --no-check to save it untested)"
+    if isinstance(exc, StoreError):
+        return type(exc)(message, code=exc.code, status=exc.status)
+    return type(exc)(message)
 
 
 def _object_lock(mode: str | None, days: int) -> tuple[str, int] | None:
@@ -206,7 +280,19 @@ def _describe(service: ServiceConfig) -> dict[str, object]:
         "retention_days": service.retention_days,
         "retention": service.retention,
         "object_lock": list(service.object_lock) if service.object_lock else None,
+        "include_buckets": list(service.include_buckets),
+        "exclude_buckets": list(service.exclude_buckets),
+        "bucket_map": dict(service.bucket_map),
     }
+
+
+def _selection(service: ServiceConfig) -> str:
+    """The buckets a service covers, in one column of `service list`."""
+    parts = [f"include={','.join(service.include_buckets)}"] if service.include_buckets else []
+    if service.exclude_buckets:
+        parts.append(f"exclude={','.join(service.exclude_buckets)}")
+    parts.extend(f"map:{live}={backup}" for live, backup in sorted(service.bucket_map.items()))
+    return " ".join(parts) or "all buckets"
 
 
 @app.command("list")
@@ -221,7 +307,9 @@ def list_services(
         output.print_json([_describe(s) for s in services.values()])
         return
     for service in services.values():
-        output.print_data(f"{service.name}\t{service.endpoint.url}\t{service.backup.url}")
+        output.print_data(
+            f"{service.name}\t{service.endpoint.url}\t{service.backup.url}\t{_selection(service)}"
+        )
 
 
 @app.command("show")

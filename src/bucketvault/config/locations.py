@@ -25,6 +25,8 @@ class Location:
     endpoint: EndpointConfig
     bucket: str
     prefix: str = ""
+    # the alias it was given by (None: a URL, whose credentials come from $AWS_*)
+    alias: str | None = None
 
     @property
     def display(self) -> str:
@@ -77,4 +79,4 @@ def parse_location(text: str) -> Location:
         )
     alias, _, rest = text.partition("/")
     bucket, prefix = _split_bucket(rest, text)
-    return Location(get_alias(alias), bucket, prefix)
+    return Location(get_alias(alias), bucket, prefix, alias=alias)

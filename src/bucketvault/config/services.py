@@ -8,6 +8,7 @@ the DC/OS MinIO service did. Services live in `<home>/services.json`, mode 0600.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Mapping
@@ -53,7 +54,8 @@ class BackupStore:
     ca_bundle: str | None = None
     insecure: bool = False
 
-    def endpoint(self, access_key_id: str, secret: Any) -> EndpointConfig:
+    def endpoint(self, access_key_id: str | None, secret: Any) -> EndpointConfig:
+        """The backup store with these credentials (None: anonymous, to probe it)."""
         return EndpointConfig(
             url=self.url,
             access_key_id=access_key_id,
@@ -74,6 +76,21 @@ class ServiceConfig:
     object_lock: tuple[str, int] | None = None
     # the snapshot retention policy (`history.retention.RetentionPolicy.to_record()`)
     retention: Mapping[str, Any] = field(default_factory=dict)
+    # which live buckets the plans back up, restore and verify: fnmatch globs on the
+    # live bucket name; no include means every bucket
+    include_buckets: tuple[str, ...] = ()
+    exclude_buckets: tuple[str, ...] = ()
+    # live bucket -> backup bucket, for names the <service>-<bucket> rule cannot give
+    # (over 63 characters); every mapped name still starts with the bucket prefix
+    bucket_map: Mapping[str, str] = field(default_factory=dict)
+
+    def selects(self, bucket: str) -> bool:
+        """Whether the service's plans cover the live bucket `bucket`."""
+        if self.include_buckets and not any(
+            fnmatch.fnmatchcase(bucket, glob) for glob in self.include_buckets
+        ):
+            return False
+        return not any(fnmatch.fnmatchcase(bucket, glob) for glob in self.exclude_buckets)
 
     @property
     def bucket_prefix(self) -> str:
@@ -81,9 +98,43 @@ class ServiceConfig:
         return self.name.replace("/", "") + "-"
 
     def backup_bucket(self, bucket: str) -> str:
-        return check_bucket_name(self.bucket_prefix + bucket, "backup bucket")
+        """The backup bucket of live bucket `bucket`: its --map-bucket name, else
+        `<service>-<bucket>`; PlanInputError when that is no valid bucket name."""
+        reason = self.unbackable(bucket)
+        if reason is not None:
+            raise PlanInputError(f"bucket {bucket!r}: {reason}")
+        return self.bucket_map.get(bucket) or self.bucket_prefix + bucket
+
+    def unbackable(self, bucket: str) -> str | None:
+        """Why `bucket` has no backup bucket name, and what to do; None when it has one.
+        Kept short: a step's message holds 300 characters, and names can be long."""
+        if bucket in self.bucket_map:
+            return None
+        name = self.bucket_prefix + bucket
+        if len(name) > MAX_BUCKET_NAME:
+            why = f"would be {len(name)} characters (S3 allows {MAX_BUCKET_NAME})"
+        elif not _BUCKET.match(name) or ".." in name:
+            why = f"{name!r} is invalid (lower-case letters, digits, '.', '-')"
+        else:
+            owner = self._mapped_from(name)
+            if owner is None:
+                return None
+            return f"its backup bucket {name!r} is --map-bucket {owner}'s: map one of them"
+        return (
+            f"its backup name {why}; add `--map-bucket {bucket}={self.bucket_prefix}<name>` "
+            f"(service add {self.name} … --replace) or --exclude-bucket it"
+        )
+
+    def _mapped_from(self, backup_bucket: str) -> str | None:
+        for live, backup in self.bucket_map.items():
+            if backup == backup_bucket:
+                return live
+        return None
 
     def live_bucket(self, backup_bucket: str) -> str:
+        mapped = self._mapped_from(backup_bucket)
+        if mapped is not None:
+            return mapped
         if not backup_bucket.startswith(self.bucket_prefix) or backup_bucket == self.bucket_prefix:
             raise PlanInputError(
                 f"S3_BUCKET {backup_bucket!r} is not a backup of service {self.name!r}: "
@@ -108,6 +159,9 @@ def _to_record(service: ServiceConfig) -> dict[str, Any]:
         "retention_days": service.retention_days,
         "object_lock": list(service.object_lock) if service.object_lock else None,
         "retention": dict(service.retention),
+        "include_buckets": list(service.include_buckets),
+        "exclude_buckets": list(service.exclude_buckets),
+        "bucket_map": dict(service.bucket_map),
     }
 
 
@@ -129,8 +183,11 @@ def _from_record(name: str, record: dict[str, Any]) -> ServiceConfig:
             retention_days=float(record.get("retention_days", 7.0)),
             object_lock=_object_lock(record.get("object_lock")),
             retention=dict(record.get("retention") or {}),
+            include_buckets=tuple(str(g) for g in record.get("include_buckets") or ()),
+            exclude_buckets=tuple(str(g) for g in record.get("exclude_buckets") or ()),
+            bucket_map={str(k): str(v) for k, v in (record.get("bucket_map") or {}).items()},
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where} is malformed ({exc}): remove and add it again") from None
 
 
@@ -139,6 +196,37 @@ def _object_lock(value: Any) -> tuple[str, int] | None:
         return None
     mode, days = value
     return str(mode), int(days)
+
+
+def parse_bucket_map(service_name: str, pairs: list[str]) -> dict[str, str]:
+    """`--map-bucket LIVE=BACKUP` options: each BACKUP a valid bucket name that starts
+    with the service's bucket prefix (restore, verify and synchronize-buckets find a
+    service's backup buckets by that prefix), no BACKUP named twice."""
+    prefix = service_name.replace("/", "") + "-"
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        live, sep, backup = pair.partition("=")
+        if not sep or not live or not backup:
+            raise ConfigError(f"--map-bucket {pair!r}: use LIVE_BUCKET=BACKUP_BUCKET")
+        check_bucket_name(backup, "--map-bucket backup bucket")
+        if not backup.startswith(prefix) or backup == prefix:
+            raise ConfigError(
+                f"--map-bucket {pair!r}: the backup bucket must start with {prefix!r}, "
+                f"as every backup bucket of service {service_name!r} does"
+            )
+        if live in mapping:
+            raise ConfigError(f"--map-bucket maps bucket {live!r} twice: keep one")
+        if backup in mapping.values():
+            raise ConfigError(f"--map-bucket maps two buckets to {backup!r}: give each its own")
+        mapping[live] = backup
+    return mapping
+
+
+def check_globs(option: str, globs: list[str]) -> tuple[str, ...]:
+    for glob in globs:
+        if not glob.strip():
+            raise ConfigError(f"{option} is empty: give a bucket name or glob such as 'logs-*'")
+    return tuple(globs)
 
 
 def load_services() -> dict[str, ServiceConfig]:

@@ -13,8 +13,10 @@ bad one is named in a `PlanInputError`, and nothing is changed.
 | prune   | ACCESS_KEY_ID, SECRET_ACCESS_KEY; optional S3_BUCKET, DRY_RUN=true      |
 
 restore also takes AT=<RFC 3339 time> or SNAPSHOT=<id> (default: the latest snapshot)
-and PREFIX=<key prefix>. backup ends with a prune phase that applies the service's
-retention policy.
+and PREFIX=<path>: one object or a folder, by the rule of `mirror.narrow`. backup ends
+with a prune phase that applies the service's retention policy. The service's
+--include/--exclude-bucket globs choose the live buckets backup, restore ALL_BUCKETS and
+verify cover; its --map-bucket names give backup buckets of their own.
 """
 
 from __future__ import annotations
@@ -41,11 +43,12 @@ from bucketvault.plans.spec import (
 from bucketvault.plans.state import StateStore
 from bucketvault.store import open_endpoint
 from bucketvault.tasks.backup import run_backup
-from bucketvault.tasks.endpoints import ACCESS_KEY_ID, SECRET_ACCESS_KEY, require
+from bucketvault.tasks.endpoints import ACCESS_KEY_ID, SECRET_ACCESS_KEY, require, service_roles
 from bucketvault.tasks.init import run_init
 from bucketvault.tasks.prune import run_prune
 from bucketvault.tasks.restore import run_restore
 from bucketvault.tasks.result import TaskResult
+from bucketvault.tasks.roles import as_store
 from bucketvault.tasks.synchronize import run_synchronize
 from bucketvault.tasks.verify import run_verify
 
@@ -165,11 +168,14 @@ class ServicePlans:
             raise NotFoundError(f"no plan {plan!r}: known plans are {', '.join(PLANS)}")
 
     async def _live_buckets(self) -> list[str]:
+        """The live buckets the service covers (its --include/--exclude-bucket globs)."""
         endpoint = open_endpoint(self.service.endpoint)
         try:
-            return await endpoint.list_buckets()
+            with as_store(service_roles(self.service)[0]):
+                names = await endpoint.list_buckets()
         finally:
             await endpoint.close()
+        return [name for name in names if self.service.selects(name)]
 
     def _locks(self, live_bucket: str, backup_bucket: str) -> tuple[str, ...]:
         """Every step locks both buckets it touches, whatever it does to them: a restore
@@ -196,20 +202,20 @@ class ServicePlans:
         run = {"snapshot": snapshot_id, "started": started.isoformat()}
         steps, prunes = [], []
         for bucket in buckets:
-            try:
-                backup_bucket = self.service.backup_bucket(bucket)
-            except PlanInputError as exc:
-                # this bucket cannot be backed up as named: its step fails and says why,
-                # every other bucket is still backed up
+            reason = self.service.unbackable(bucket)
+            if reason is not None:
+                # this bucket cannot be backed up as named: its step fails and says why
+                # (and offers a --map-bucket name), every other bucket is still backed up
                 steps.append(
                     StepSpec(
                         f"backup-{bucket}",
                         "unbackable",
-                        {"bucket": bucket, "reason": str(exc)},
+                        {"bucket": bucket, "reason": reason},
                         (f"live:{self.service.endpoint.url}/{bucket}",),
                     )
                 )
                 continue
+            backup_bucket = self.service.backup_bucket(bucket)
             steps.append(
                 StepSpec(
                     f"backup-{bucket}",
@@ -256,11 +262,20 @@ class ServicePlans:
         )
         endpoint = open_endpoint(config)
         try:
-            names = await endpoint.list_buckets()
+            with as_store(service_roles(self.service)[1]):
+                names = await endpoint.list_buckets()
         finally:
             await endpoint.close()
         prefix = self.service.bucket_prefix
         return [n for n in names if n.startswith(prefix) and len(n) > len(prefix)]
+
+    async def _selected_backup_buckets(self, params: Mapping[str, str]) -> list[str]:
+        """The backup buckets whose live bucket the service covers."""
+        return [
+            name
+            for name in await self._backup_buckets(params)
+            if self.service.selects(self.service.live_bucket(name))
+        ]
 
     async def _restore(self, params: Mapping[str, str]) -> PlanSpec:
         all_buckets = flag(params, "ALL_BUCKETS", False)
@@ -284,7 +299,7 @@ class ServicePlans:
             check_bucket_name(live, "restored bucket")
             pairs = [(chosen, live, "restore-0:[restore]")]
         else:
-            backups = await self._backup_buckets(params)
+            backups = await self._selected_backup_buckets(params)
             if not backups:
                 raise PlanInputError(
                     f"no backup buckets of service {self.service.name!r} "
@@ -322,7 +337,9 @@ class ServicePlans:
             buckets = [self.service.live_bucket(check_bucket_name(chosen, "S3_BUCKET"))]
         else:
             live = set(await self._live_buckets())
-            backed_up = {self.service.live_bucket(b) for b in await self._backup_buckets(params)}
+            backed_up = {
+                self.service.live_bucket(b) for b in await self._selected_backup_buckets(params)
+            }
             buckets = sorted(live | backed_up)
         steps = tuple(
             StepSpec(
@@ -365,10 +382,8 @@ class ServicePlans:
                     progress=progress,
                 )
             elif step.kind == "unbackable":
-                raise PlanInputError(
-                    f"bucket {args['bucket']!r} is not backed up: {args['reason']} "
-                    "(shorten the service name, or exclude the bucket)"
-                )
+                bucket = args["bucket"]
+                raise PlanInputError(f"bucket {bucket!r} is not backed up: {args['reason']}")
             elif step.kind == "prune":
                 result = await run_prune(
                     service, params, args["backup_bucket"], dry_run=bool(args.get("dry_run"))

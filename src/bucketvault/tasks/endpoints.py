@@ -11,6 +11,7 @@ from bucketvault.config.services import ServiceConfig
 from bucketvault.errors import PlanInputError
 from bucketvault.store import open_endpoint
 from bucketvault.store.base import Endpoint
+from bucketvault.tasks.roles import StoreRole, as_stores, backup_role, live_role
 
 ACCESS_KEY_ID = "ACCESS_KEY_ID"
 SECRET_ACCESS_KEY = "SECRET_ACCESS_KEY"
@@ -20,6 +21,16 @@ SECRET_ACCESS_KEY = "SECRET_ACCESS_KEY"
 class ServiceStores:
     live: Endpoint
     backup: Endpoint
+    live_role: StoreRole
+    backup_role: StoreRole
+
+
+def service_roles(service: ServiceConfig) -> tuple[StoreRole, StoreRole]:
+    """The live and the backup store of `service`, as its errors name them."""
+    return (
+        live_role(service.name, service.endpoint.url),
+        backup_role(service.name, service.backup.url),
+    )
 
 
 def require(params: Mapping[str, str], *names: str) -> None:
@@ -42,11 +53,15 @@ async def service_stores(
     backup_config = service.backup.endpoint(
         params[ACCESS_KEY_ID], Secret(params[SECRET_ACCESS_KEY])
     )
+    live_named, backup_named = service_roles(service)
     live = open_endpoint(service.endpoint)
     try:
         backup = open_endpoint(backup_config)
         try:
-            yield ServiceStores(live=live, backup=backup)
+            # an error from either store says which one it is and where its credentials
+            # come from (the store's own hint cannot know)
+            with as_stores((live_named, backup_named)):
+                yield ServiceStores(live, backup, live_named, backup_named)
         finally:
             await backup.close()
     finally:

@@ -8,14 +8,17 @@ from bucketvault.config.services import ServiceConfig
 from bucketvault.errors import NoSuchBucketError
 from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.result import TaskResult
+from bucketvault.tasks.roles import as_store
 
 
 async def run_init(
     service: ServiceConfig, params: Mapping[str, str], *, backup_buckets: tuple[str, ...] = ()
 ) -> TaskResult:
     async with service_stores(service, params) as stores:
-        await stores.live.check()
-        await stores.backup.check()
+        with as_store(stores.live_role):
+            await stores.live.check()
+        with as_store(stores.backup_role):
+            await stores.backup.check()
         for name in backup_buckets:
             if not await stores.backup.bucket(name).exists():
                 raise NoSuchBucketError(

@@ -1,10 +1,12 @@
 """`restore <bucket>`: put a snapshot of a backup bucket back into a service bucket.
 
 The snapshot is the latest, the last one completed at or before `at`, or the one named;
-`prefix` narrows it to part of the bucket (or one object). Non-destructive by default:
-nothing is deleted, and an existing object whose content differs is kept and reported
-unless OVERWRITE=true. Restored objects carry exactly the key, bytes, headers, user
-metadata and tags the snapshot recorded, each checked against its recorded MD5.
+`prefix` narrows it to one object or a folder, by the rule of `mirror.narrow` (`a/b/`
+is the folder; `a/b` the object of that key, or else the folder `a/b/`).
+Non-destructive by default: nothing is deleted, and an existing object whose content
+differs is kept and reported unless OVERWRITE=true. Restored objects carry exactly the
+key, bytes, headers, user metadata and tags the snapshot recorded, each checked against
+its recorded MD5.
 
 A backup bucket written before snapshots existed is restored as a plain copy.
 """
@@ -18,11 +20,26 @@ from bucketvault.config.services import ServiceConfig
 from bucketvault.history.layout import RESERVED
 from bucketvault.mirror import MirrorJob, MirrorOptions
 from bucketvault.mirror.filters import KeyFilter
+from bucketvault.mirror.narrow import Narrowed, as_folder, names_object, narrow, split_object
 from bucketvault.store.base import Bucket
-from bucketvault.tasks.endpoints import service_stores
+from bucketvault.tasks.endpoints import ServiceStores, service_stores
 from bucketvault.tasks.mirroring import mirror_reporting, mirror_result
 from bucketvault.tasks.result import ProgressCallback, TaskResult
 from bucketvault.tasks.snapshots import choose_snapshot, snapshot_source
+
+
+async def _plain(
+    stores: ServiceStores, backup_bucket: str, target_bucket: str, path: str
+) -> tuple[Bucket, Bucket]:
+    """A backup bucket without snapshots and its target, narrowed to `path` (keys kept)."""
+    if path and not path.endswith("/"):
+        folder, name = split_object(path)
+        parent = stores.backup.bucket(backup_bucket, folder)
+        if await names_object(parent, name):
+            target = stores.live.bucket(target_bucket, folder)
+            return Narrowed(parent, key=name), Narrowed(target, key=name)
+    folder = as_folder(path)
+    return stores.backup.bucket(backup_bucket, folder), stores.live.bucket(target_bucket, folder)
 
 
 async def run_restore(
@@ -44,18 +61,18 @@ async def run_restore(
         target = stores.live.bucket(target_bucket)
         header = await choose_snapshot(stores.backup, backup_bucket, at=at, snapshot=snapshot)
         if header is None:
-            plain: Bucket = stores.backup.bucket(backup_bucket, prefix)
             legacy = MirrorOptions(
                 overwrite=overwrite,
                 remove=False,
                 bookkeeping=False,
                 filter=KeyFilter(exclude=(RESERVED + "*",)),
             )
-            summary = await mirror_reporting(
-                MirrorJob(plain, stores.live.bucket(target_bucket, prefix), legacy), progress
-            )
+            job = MirrorJob(*await _plain(stores, backup_bucket, target_bucket, prefix), legacy)
+            summary = await mirror_reporting(job, progress)
             return mirror_result(summary, f"restored {backup_bucket} → {target_bucket}:")
         async with snapshot_source(stores.backup, backup_bucket, header, prefix=prefix) as source:
-            summary = await mirror_reporting(MirrorJob(source, target, options), progress)
+            # PREFIX= names one object or a folder, by the rule `mirror` follows
+            chosen = await narrow(source, prefix)
+            summary = await mirror_reporting(MirrorJob(chosen, target, options), progress)
     what = f"restored {backup_bucket}@{header.id}" + (f" (prefix {prefix!r})" if prefix else "")
     return mirror_result(summary, f"{what} → {target_bucket}:")

@@ -78,7 +78,9 @@ async def run_synchronize(
         marks = _load_marks(service.name)
         kept, removed, newly, locked = [], [], [], []
         for backup_bucket in backups:
-            source = backup_bucket[len(service.bucket_prefix) :]
+            # through the service's --map-bucket names: a mapped backup bucket belongs to
+            # its long-named live bucket, not to the bucket its name would suggest
+            source = service.live_bucket(backup_bucket)
             if source in live:
                 marks.pop(backup_bucket, None)
                 continue
