@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bucketvault.api.app import create_app, route_table
+from bucketvault.api.docs import DOCS_PATHS
 from bucketvault.api.web import PUBLIC_PATHS
 from bucketvault.errors import ExitCode
 from bucketvault.plans.scheduler import Scheduler
@@ -69,8 +70,9 @@ def test_every_route_needs_the_token_and_changes_nothing(client: TestClient) -> 
     assert ("GET", "/docs") in routes and ("GET", "/openapi.json") in routes
     # the web page and its assets are the only routes open without a token: they are
     # the same bytes whatever the state (no data), and ask for the token themselves
-    public = {(m, p) for m, p in routes if p in PUBLIC_PATHS}
-    assert {p for _, p in public} == {"/", "/ui/app.js", "/ui/style.css"}
+    # (and so are the API docs page and its assets, api/docs)
+    public = {(m, p) for m, p in routes if p in PUBLIC_PATHS | DOCS_PATHS}
+    assert {p for _, p in public} == {"/", "/ui/app.js", "/ui/style.css", *DOCS_PATHS}
     shell = {path: client.get(path).content for _, path in public}
     for headers in BAD_HEADERS:
         for path, content in shell.items():

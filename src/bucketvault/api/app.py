@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from bucketvault import __version__
+from bucketvault.api.docs import DOCS_PATHS, docs_router
 from bucketvault.api.web import PUBLIC_PATHS, web_router
 from bucketvault.errors import (
     BucketvaultError,
@@ -183,6 +184,9 @@ def create_app(
         version=__version__,
         description="Plans (backup, restore, verify) of bucketvault services.",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI / ReDoc from a CDN: api/docs serves its own
+        docs_url=None,
+        redoc_url=None,
     )
     expected = f"Bearer {token}".encode() if token else None
 
@@ -192,7 +196,8 @@ def create_app(
     ) -> Response:
         # the web page and its assets hold no data: the page asks for the token and sends
         # it with every request it makes (api/web)
-        public = request.method in ("GET", "HEAD") and request.url.path in PUBLIC_PATHS
+        path = request.url.path
+        public = request.method in ("GET", "HEAD") and (path in PUBLIC_PATHS or path in DOCS_PATHS)
         if expected is not None and not public:
             given = request.headers.get("authorization", "").encode()
             if not hmac.compare_digest(given, expected):
@@ -221,6 +226,7 @@ def create_app(
     app.state.console = Console(scheduler, ticker)
     app.include_router(console_router(app.state.console))
     app.include_router(web_router())
+    app.include_router(docs_router())
     return app
 
 
