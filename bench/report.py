@@ -2,8 +2,9 @@
 
 A ratio is peer seconds / bucketvault seconds for the same job, so above 1 means
 bucketvault is faster; for a fixed data set that is also the ratio of objects/s and MB/s.
-Only runs that finished and left a verified destination count. With --repeat, the fastest
-run of each tool is used.
+Only runs that finished and left a verified destination count. With --repeat, each tool's
+median run is used (by wall time; the lower middle one for an even count), never its best:
+a lead must hold on a typical run, not on a lucky one.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ Run = dict[str, Any]
 
 
 def best_runs(runs: list[Run]) -> dict[tuple[str, str, str], Run]:
-    """The fastest verified run per (workload, tool, phase); failed runs only if none ok."""
-    chosen: dict[tuple[str, str, str], Run] = {}
+    """The median verified run per (workload, tool, phase); a failed run only if none is
+    ok. A tool with any failed run among ok ones is judged on its ok runs only, and the
+    failures are in the table's "every run" column."""
+    grouped: dict[tuple[str, str, str], list[Run]] = {}
     for run in runs:
-        key = (run["workload"], run["tool"], run["phase"])
-        have = chosen.get(key)
-        ok, had_ok = run["status"] == "ok", have is not None and have["status"] == "ok"
-        if have is None or (ok and not had_ok) or (ok == had_ok and run["wall_s"] < have["wall_s"]):
-            chosen[key] = run
+        grouped.setdefault((run["workload"], run["tool"], run["phase"]), []).append(run)
+    chosen: dict[tuple[str, str, str], Run] = {}
+    for key, group in grouped.items():
+        ok = sorted((r for r in group if r["status"] == "ok"), key=lambda r: r["wall_s"])
+        chosen[key] = ok[(len(ok) - 1) // 2] if ok else group[0]
     return chosen
 
 
@@ -41,8 +44,8 @@ def _fastest(
     *,
     in_spec: bool,
 ) -> Run | None:
-    """The fastest verified peer run; `family` limits it to one tool (e.g. rclone), and
-    `in_spec` to the peer configurations the issue's targets name."""
+    """The fastest peer (by its median run); `family` limits it to one tool (e.g. rclone),
+    and `in_spec` to the peer configurations the issue's targets name."""
     runs = [
         r
         for (w, t, p), r in best.items()

@@ -309,7 +309,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--repeat",
         type=int,
         default=1,
-        help="runs per tool on W1-W3 (interleaved); the fastest run is reported",
+        help="runs per tool on W1-W3 (interleaved); the median run is reported",
     )
     parser.add_argument(
         "--timeout",

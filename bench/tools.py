@@ -199,7 +199,6 @@ TOOLS: list[Tool] = [
         "rclone",
         "sync --transfers 32 --checkers 32 --checksum --fast-list",
         rclone_steps("--transfers", "32", "--checkers", "32", "--checksum", "--fast-list"),
-        in_spec=False,
     ),
     Tool("s5cmd", "s5cmd", "--numworkers 64 sync, download then upload via local dir", s5cmd_steps),
     Tool(

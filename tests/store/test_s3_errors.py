@@ -21,8 +21,6 @@ ON_KEY = Where(EP, "bkt", "dir/key")
 ON_BUCKET = Where(EP, "bkt")
 
 
-
-
 @pytest.mark.parametrize(
     ("code", "status", "where", "expected"),
     [

@@ -43,7 +43,10 @@ class MirrorOptions:
     # capping how many copy at once keeps memory bounded by this, not by --workers.
     large_object_bytes: int = 16 * 1024 * 1024
     large_workers: int = 4
-    bookkeeping: bool = True
+    # `bucketvault mirror` writes nothing the source did not have: a copy is recognised
+    # from the listings (its ETag is the source's). Backups record identity on the copies
+    # they keep in the backup store, which is bucketvault's own format.
+    bookkeeping: bool = False
     # record the content MD5 on every object, so corruption at rest is found on reading
     record_checksums: bool = False
     create_target: bool = True

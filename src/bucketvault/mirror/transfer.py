@@ -40,7 +40,7 @@ BOOKKEEPING_MIN_SIZE = 5 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class TransferSettings:
-    bookkeeping: bool = True
+    bookkeeping: bool = False
     record_checksums: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 

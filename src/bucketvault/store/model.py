@@ -10,11 +10,12 @@ from enum import StrEnum
 
 from bucketvault.errors import UsageError
 
-# Bookkeeping user-metadata keys that bucketvault itself writes. They are never copied
-# from a source to a target (each copy writes its own), so a restore strips them.
-BOOKKEEPING_PREFIX = "bucketvault-"
+# Bookkeeping user-metadata keys that bucketvault itself writes on backup copies. They
+# are never copied from a source to a target (each copy writes its own), so a restore
+# strips them; a user's other metadata named `bucketvault-…` travels like any other.
 META_SOURCE_ETAG = "bucketvault-source-etag"
 META_MD5 = "bucketvault-md5"
+BOOKKEEPING_KEYS = frozenset({META_SOURCE_ETAG, META_MD5})
 
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
@@ -58,7 +59,7 @@ class ObjectAttributes:
 
     def user_visible(self) -> ObjectAttributes:
         """The same attributes without bucketvault's own bookkeeping metadata."""
-        clean = {k: v for k, v in self.metadata.items() if not k.startswith(BOOKKEEPING_PREFIX)}
+        clean = {k: v for k, v in self.metadata.items() if k not in BOOKKEEPING_KEYS}
         return ObjectAttributes(
             content_type=self.content_type,
             content_encoding=self.content_encoding,

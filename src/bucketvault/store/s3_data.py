@@ -46,8 +46,11 @@ MiB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 16 * MiB
 DEFAULT_PART_SIZE = 16 * MiB
 DEFAULT_STREAM_THRESHOLD = 1 * MiB
-DEFAULT_SINGLE_PUT_LIMIT = 256 * MiB
 MAX_SINGLE_PUT = 5 * 1024 * MiB  # S3's limit for one PUT
+# An object of known MD5 (a single-part source) goes as one streamed PUT up to S3's
+# limit, so the copy's ETag is the source's: the next run sees it unchanged from the
+# listings alone, and nothing of bucketvault's is written into the object to say so.
+DEFAULT_SINGLE_PUT_LIMIT = MAX_SINGLE_PUT
 MAX_PARTS = 10_000
 
 # the five content headers: ObjectAttributes field -> HTTP header
