@@ -135,6 +135,46 @@ def test_large_object_multipart_round_trip(s3: LoopbackServer) -> None:
     assert rerun.json_lines()[-1]["copied"] == 0
 
 
+@pytest.mark.parametrize("part_mib", [16, 8, 5], ids=["mc-16MiB", "aws-8MiB", "rclone-5MiB"])
+def test_multipart_source_is_copied_exactly(moto: LoopbackServer, part_mib: int) -> None:
+    """A multipart source is uploaded in its own part layout: the copy's ETag is the
+    source's, its metadata exactly the source's (a user's own `bucketvault-…` included,
+    nothing of bucketvault's added), and the next run sees it unchanged by listing."""
+    src, dst = new_bucket_name(), new_bucket_name()
+    client = boto_client(moto)
+    client.create_bucket(Bucket=src)
+    part = part_mib * 1024 * 1024
+    body = os.urandom(2 * part + 12345)
+    upload = client.create_multipart_upload(
+        Bucket=src, Key="big.bin", Metadata={"owner": "ann", "bucketvault-note": "mine"}
+    )
+    parts = []
+    for number, start in enumerate(range(0, len(body), part), start=1):
+        answer = client.upload_part(
+            Bucket=src,
+            Key="big.bin",
+            UploadId=upload["UploadId"],
+            PartNumber=number,
+            Body=body[start : start + part],
+        )
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    client.complete_multipart_upload(
+        Bucket=src, Key="big.bin", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    env = alias_env(m=moto)
+    result = run_cli("mirror", f"m/{src}", f"m/{dst}", env=env)
+    assert result.exit_code == 0, result.stderr
+    source_head = client.head_object(Bucket=src, Key="big.bin")
+    copy_head = client.head_object(Bucket=dst, Key="big.bin")
+    assert source_head["ETag"].endswith('-3"')
+    assert copy_head["ETag"] == source_head["ETag"]
+    assert copy_head["Metadata"] == {"owner": "ann", "bucketvault-note": "mine"}
+    assert snapshot(moto, dst, tags=False) == snapshot(moto, src, tags=False)
+    rerun = run_cli("mirror", f"m/{src}", f"m/{dst}", "--json", env=env)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert rerun.json_lines()[-1]["copied"] == 0
+
+
 def test_missing_source_bucket_is_one_clear_error_and_changes_nothing(
     s3: LoopbackServer,
 ) -> None:

@@ -83,7 +83,7 @@ SMALL = {"backup": (100, 200), "prune": (60, 100)}  # (default run, slow run)
 LARGE = 2
 LARGE_SIZE = 3 * MiB
 DAMAGE_LARGE = 8 * MiB  # what overwrites a large object: a real multipart upload (2 parts)
-COPIED = re.compile(r"backed up \S+ → ([\d,]+) objects")
+COPIED = re.compile(r"backed up \S+ → ([\d,]+) objects?")
 SNAPSHOTS = ".bucketvault/snapshots/"
 ARCHIVE = ".bucketvault/archive/"
 

@@ -170,6 +170,7 @@ class SnapshotSource:
         size: int,
         attributes: ObjectAttributes,
         content_md5: str | None = None,
+        part_size: int | None = None,
     ) -> WriteResult:
         raise UsageError("a snapshot is read-only")
 

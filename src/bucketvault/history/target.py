@@ -108,11 +108,14 @@ class BackupTarget:
         size: int,
         attributes: ObjectAttributes,
         content_md5: str | None = None,
+        part_size: int | None = None,
     ) -> WriteResult:
         location = storage_key(key)
         await self._preserve_if_needed(key, location)
         result = await self._inner.write(
-            location, chunks, size=size, attributes=attributes, content_md5=content_md5
+            location, chunks, size=size, attributes=attributes,
+            content_md5=content_md5,
+            part_size=part_size,
         )
         metadata = attributes.metadata
         md5 = metadata.get(META_MD5) or content_md5

@@ -32,6 +32,26 @@ COMMON_PART_SIZES = tuple(
 )
 
 
+# The part sizes clients upload in, most likely first for a MinIO store: mc (minio-go)
+# 16 MiB, aws-cli and boto3 8 MiB, rclone 5 MiB, then the other common ones.
+LAYOUT_PREFERENCE = tuple(
+    n * MiB for n in (16, 8, 5, 10, 15, 25, 32, 50, 64, 100, 128, 200, 256, 512, 1024)
+)
+
+
+def layout_part_size(info: ObjectInfo) -> int | None:
+    """The part size a multipart source was most likely uploaded in (its ETag names the
+    part count; the size then allows only a few part sizes), so a copy uploaded the
+    same way gets the same ETag; None for a single-part source or an unknown layout."""
+    parts = _part_count(info.etag)
+    if not parts:
+        return None
+    for size in LAYOUT_PREFERENCE:
+        if math.ceil(info.size / size) == parts:
+            return size
+    return None
+
+
 def _part_count(etag: str) -> int | None:
     _, dash, count = etag.rpartition("-")
     return int(count) if dash and count.isdigit() else None

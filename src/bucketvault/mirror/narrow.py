@@ -122,9 +122,12 @@ class Narrowed:
         size: int,
         attributes: ObjectAttributes,
         content_md5: str | None = None,
+        part_size: int | None = None,
     ) -> WriteResult:
         return await self._inner.write(
-            key, chunks, size=size, attributes=attributes, content_md5=content_md5
+            key, chunks, size=size, attributes=attributes,
+            content_md5=content_md5,
+            part_size=part_size,
         )
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:

@@ -20,7 +20,7 @@ from bucketvault.errors import (
     IntegrityError,
     UnrepresentableKeyError,
 )
-from bucketvault.mirror.checksum import SourceVerifier
+from bucketvault.mirror.checksum import SourceVerifier, layout_part_size
 from bucketvault.mirror.identity import Identity, compare_recorded, content_md5
 from bucketvault.mirror.stats import MirrorStats
 from bucketvault.store.base import Bucket
@@ -108,6 +108,7 @@ async def copy_object(
                 size=info.size,
                 attributes=attributes,
                 content_md5=verifier.expected_md5,
+                part_size=layout_part_size(info),
             )
         if result.size != info.size:
             raise IntegrityError(

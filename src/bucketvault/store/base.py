@@ -79,13 +79,16 @@ class Bucket(Protocol):
         size: int,
         attributes: ObjectAttributes,
         content_md5: str | None = None,
+        part_size: int | None = None,
     ) -> WriteResult:
         """Store `size` bytes under `key`, atomically: the key shows either the old
         object or the complete new one, never a partial one.
 
         `content_md5` (hex) is the MD5 the bytes must have, when the caller knows it
         before sending them; a store that can have the server check it does (S3:
-        Content-MD5), and then need not hash the bytes itself."""
+        Content-MD5), and then need not hash the bytes itself. `part_size` asks a store
+        that uploads in parts for a multipart upload in parts of that size (the
+        source's layout, so the copy's ETag is the source's); other stores ignore it."""
         ...
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:

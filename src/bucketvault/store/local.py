@@ -403,6 +403,7 @@ class LocalBucket:
         size: int,
         attributes: ObjectAttributes,
         content_md5: str | None = None,
+        part_size: int | None = None,
     ) -> WriteResult:
         segments = self._segments(key)
         self._require_bucket()

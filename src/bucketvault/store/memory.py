@@ -171,6 +171,7 @@ class MemoryBucket:
         size: int,
         attributes: ObjectAttributes,
         content_md5: str | None = None,
+        part_size: int | None = None,
     ) -> WriteResult:
         self._fault("put", key)
         objects = self._objects()

@@ -225,22 +225,25 @@ class S3Bucket:
         size: int,
         attributes: ObjectAttributes,
         content_md5: str | None = None,
+        part_size: int | None = None,
     ) -> WriteResult:
         full = self._full(key)
         where = self.where(key)
         ep = self._ep
         headers = put_headers(attributes, where)
-        if content_md5 is not None and ep.stream_threshold <= size <= ep.single_put_limit:
+        if part_size is None and (
+            content_md5 is not None and ep.stream_threshold <= size <= ep.single_put_limit
+        ):
             etag, version = await self._put_streamed(key, full, chunks, size, content_md5, headers)
             expected = content_md5
-        elif size >= ep.multipart_threshold:
+        elif part_size is not None or size >= ep.multipart_threshold:
             etag, expected, version = await multipart_upload(
                 ep.wire,
                 where=where,
                 full_key=full,
                 chunks=chunks,
                 size=size,
-                part_size=ep.part_size,
+                part_size=part_size or ep.part_size,
                 attributes=attributes,
                 content_md5=content_md5,
             )
