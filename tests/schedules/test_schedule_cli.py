@@ -19,12 +19,13 @@ from bucketvault.errors import ExitCode
 from bucketvault.loopback import LoopbackServer, free_port, loopback_server
 from tests.conftest import boto_client
 from tests.e2e.helpers import run_cli
+from tests.notify.receiver import Receiver
 from tests.plans.fakes import state_bytes
 
 BACKUP_SECRET = "bkup/Sched+S3cret-0123456789abcdef"
 
 
-def _add_service(live: LoopbackServer, backup: LoopbackServer) -> None:
+def _add_service(live: LoopbackServer, backup: LoopbackServer, *extra: str) -> None:
     added = run_cli(
         "service",
         "add",
@@ -35,6 +36,7 @@ def _add_service(live: LoopbackServer, backup: LoopbackServer) -> None:
         backup.url,
         "--access-key",
         live.access_key,
+        *extra,
         env={"BUCKETVAULT_SECRET_ACCESS_KEY": live.secret_key},
     )
     assert added.exit_code == 0, added.stderr
@@ -144,7 +146,8 @@ def test_serve_runs_a_schedule_every_few_seconds(
     stores: tuple[LoopbackServer, LoopbackServer], bucketvault_home: Path
 ) -> None:
     live, backup = stores
-    _add_service(live, backup)
+    receiver = Receiver().start()
+    _add_service(live, backup, "--notify", receiver.url)
     seeder = boto_client(live)
     seeder.create_bucket(Bucket="photos")
     seeder.put_object(Bucket="photos", Key="a.jpg", Body=b"first")
@@ -233,9 +236,15 @@ def test_serve_runs_a_schedule_every_few_seconds(
         assert wanted <= set(found), sorted(found)
         assert found[("bucketvault_snapshots", "photos")] >= 2
         assert found[("bucketvault_schedule_interval_seconds", "")] == 2
+        # the service's webhook heard of the runs, from the real serve
+        told = receiver.wait(1, limit=30)
+        assert told[0]["event"] == "plan.complete" and told[0]["plan"] == "backup"
+        assert told[0]["buckets"][0]["bucket"] == "photos"
     finally:
+        receiver.stop()
         client.close()
         process.terminate()
         _, err = process.communicate(timeout=20)
     assert backup.secret_key.encode() not in err
+    assert not [raw for _, raw in receiver.requests if backup.secret_key.encode() in raw]
     assert backup.secret_key.encode() not in state_bytes(bucketvault_home)

@@ -108,6 +108,14 @@ def add(
             "store answers before saving; --no-check saves without testing."
         ),
     ] = True,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--notify",
+            help="Webhook URL that gets a JSON POST when a plan run of `bucketvault serve` "
+            "ends COMPLETE or ERROR (repeatable; kept in a 0600 file).",
+        ),
+    ] = None,
 ) -> None:
     """Register a service. Its secret comes from --secret-file, --secret-stdin,
     $BUCKETVAULT_SECRET_ACCESS_KEY or a hidden prompt — never the command line.
@@ -125,8 +133,10 @@ def add(
         parse_bucket_map,
         save_service,
     )
+    from bucketvault.notify import check_targets, save_targets
 
     check_service_name(name)
+    targets = check_targets(notify or [])
     includes = check_globs("--include-bucket", include_bucket or [])
     excludes = check_globs("--exclude-bucket", exclude_bucket or [])
     bucket_map = parse_bucket_map(name, map_bucket or [])
@@ -188,6 +198,7 @@ def add(
     if lock is not None:
         _check_object_lock(backup, name, lock)
     save_service(service)
+    save_targets(name, targets)
     prefix = name.replace("/", "")
     output.info(f"Service {name!r} added: backups go to {backup_endpoint} as {prefix}-<bucket>.")
 
@@ -270,6 +281,9 @@ def _check_object_lock(store: BackupStore, name: str, lock: tuple[str, int]) -> 
 
 
 def _describe(service: ServiceConfig) -> dict[str, object]:
+    from bucketvault.notify import load_targets
+    from bucketvault.notify.targets import shown
+
     return {
         "name": service.name,
         "endpoint": service.endpoint.url,
@@ -283,6 +297,7 @@ def _describe(service: ServiceConfig) -> dict[str, object]:
         "include_buckets": list(service.include_buckets),
         "exclude_buckets": list(service.exclude_buckets),
         "bucket_map": dict(service.bucket_map),
+        "notify": [shown(url) for url in load_targets(service.name)],  # paths hold tokens
     }
 
 
@@ -324,9 +339,15 @@ def show(name: str) -> None:
 def remove(name: str) -> None:
     """Forget a service (its backups are not touched)."""
     from bucketvault.config.services import remove_service
+    from bucketvault.notify import remove_targets
     from bucketvault.plans.secrets import delete_service
+    from bucketvault.schedules import ScheduleStore
 
     remove_service(name)
     kept = delete_service(name)
+    remove_targets(name)
+    dropped = ScheduleStore().remove_service(name)
     secrets = f", with the secrets kept for {kept} of its plans" if kept else ""
+    if dropped:
+        secrets += f" and its {dropped} schedule(s)"
     output.info(f"Service {name!r} removed{secrets}; its backup buckets were left untouched.")

@@ -8,7 +8,15 @@ a parameter value, so never a secret. Delivery runs in the background, retried w
 exponential backoff, and never delays or fails the plan.
 """
 
-from bucketvault.notify.targets import load_targets, remove_targets, save_targets
+from bucketvault.notify.targets import check_targets, load_targets, remove_targets, save_targets
 from bucketvault.notify.webhook import Notifier, NotifyConfig, payload
 
-__all__ = ["Notifier", "NotifyConfig", "load_targets", "payload", "remove_targets", "save_targets"]
+__all__ = [
+    "Notifier",
+    "NotifyConfig",
+    "check_targets",
+    "load_targets",
+    "payload",
+    "remove_targets",
+    "save_targets",
+]

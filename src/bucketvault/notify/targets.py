@@ -34,6 +34,13 @@ def shown(url: str) -> str:
     return f"{parsed.scheme}://{host}{port}/…"
 
 
+def check_targets(urls: list[str]) -> list[str]:
+    """The `--notify` URLs, checked, without repeats."""
+    if len(urls) > MAX_TARGETS:
+        raise UsageError(f"at most {MAX_TARGETS} --notify URLs per service")
+    return list(dict.fromkeys(check_target(url) for url in urls))
+
+
 def save_targets(service: str, urls: list[str]) -> None:
     """Replace the service's targets (none: remove them)."""
     if len(urls) > MAX_TARGETS:

@@ -199,6 +199,18 @@ class ScheduleStore:
         secrets.delete(service, secret_key(schedule_id))
         return found
 
+    def remove_service(self, service: str) -> int:
+        """Remove every schedule of a service (its kept secrets go with the service's)."""
+        with self._write() as tx:
+            ids = [
+                r["id"]
+                for r in tx.conn.execute("SELECT id FROM schedules WHERE service=?", (service,))
+            ]
+            tx.conn.execute("DELETE FROM schedules WHERE service=?", (service,))
+        for schedule_id in ids:
+            secrets.delete(service, secret_key(schedule_id))
+        return len(ids)
+
     def set_paused(self, service: str, schedule_id: str, paused: bool, now: float) -> bool:
         """Pause or resume; False if it already was. A resumed schedule's next slot is the
         first one after `now` (the slots it missed while paused are not made up)."""
