@@ -147,4 +147,7 @@ def test_store_refusals_are_not_500(tmp_path: Path, error: Exception, code: int)
         r = client.post("/v1/plans/backup/start", json={"ACCESS_KEY_ID": "a"})
         assert r.status_code == code, r.text
         assert r.json() == {"message": str(error)}
-        assert client.get("/v1/plans/backup").json()["status"] == "WAITING"
+        # a plan that cannot start is shown in ERROR with the reason (issue #9)
+        body = client.get("/v1/plans/backup").json()
+        assert body["status"] == "ERROR", body
+        assert body["errors"] == [f"backup could not start: {error}"]
