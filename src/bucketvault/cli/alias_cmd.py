@@ -85,7 +85,8 @@ def _check(name: str, config: EndpointConfig) -> None:
     try:
         asyncio.run(probe(config, alias_role(name, config.url)))
     except (StoreError, NotFoundError) as exc:
-        raise not_saved(exc, f"alias {name!r}") from exc
+        not_saved(exc, f"alias {name!r}")
+        raise
 
 
 @app.command("list")

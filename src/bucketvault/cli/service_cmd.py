@@ -228,15 +228,14 @@ def _check_stores(service: ServiceConfig) -> None:
     try:
         asyncio.run(both())
     except (StoreError, NotFoundError) as exc:
-        raise not_saved(exc, f"service {service.name!r}") from exc
+        not_saved(exc, f"service {service.name!r}")
+        raise
 
 
 def not_saved(exc: StoreError | NotFoundError, what: str) -> BucketvaultError:
-    """`exc` (same class, so the same exit code), saying that nothing was saved."""
-    message = f"{exc}; {what} was not saved (fix that, or pass --no-check to save it untested)"
-    if isinstance(exc, StoreError):
-        return type(exc)(message, code=exc.code, status=exc.status)
-    return type(exc)(message)
+    """`exc` itself (same class, so the same exit code), now saying nothing was saved."""
+    exc.args = (f"{exc}; {what} was not saved (fix that, or pass --no-check to save it untested)",)
+    return exc
 
 
 def _object_lock(mode: str | None, days: int) -> tuple[str, int] | None:

@@ -34,14 +34,15 @@ class StoreRole:
     credentials: str
 
     def explain(self, exc: StoreError) -> StoreError:
-        """The same error, naming this store; already-explained errors pass unchanged."""
+        """`exc` itself, its message now naming this store (once). The exception is
+        changed in place, not copied: its class, code, status and any other attribute
+        (what the retry and exit-code logic read) stay as they were."""
         if getattr(exc, "store_role", None) is not None:
             return exc
         denied = isinstance(exc, AccessDeniedError)
-        message = self._denied(exc) if denied else f"{self.what}: {exc}"
-        explained = type(exc)(message, code=exc.code, status=exc.status)
-        explained.store_role = self  # type: ignore[attr-defined]
-        return explained
+        exc.args = (self._denied(exc) if denied else f"{self.what}: {exc}",)
+        exc.store_role = self  # type: ignore[attr-defined]
+        return exc
 
     def _denied(self, exc: StoreError) -> str:
         code = exc.code or (str(exc.status) if exc.status else "")
@@ -102,7 +103,8 @@ def as_store(role: StoreRole) -> Iterator[None]:
     try:
         yield
     except StoreError as exc:
-        raise role.explain(exc) from exc
+        role.explain(exc)
+        raise
 
 
 @contextmanager
@@ -112,7 +114,8 @@ def as_stores(roles: Sequence[StoreRole]) -> Iterator[None]:
     try:
         yield
     except StoreError as exc:
-        raise explain_by_url(exc, roles) from exc
+        explain_by_url(exc, roles)
+        raise
 
 
 def explain_by_url(exc: StoreError, roles: Sequence[StoreRole]) -> StoreError:
