@@ -4,8 +4,11 @@ back-ends (in-process with the fake plans, HTTP against a real uvicorn server)."
 from __future__ import annotations
 
 import json
+import threading
 import time
+from pathlib import Path
 
+import pytest
 from tests.cli import test_plan_cli as base
 from tests.cli.test_plan_cli import CREDS, RESTORE, cli, plan
 from tests.plans.fakes import SECRET, FakeWork, make_manager
@@ -61,3 +64,53 @@ def test_http_logs_and_params_again(server_url: str) -> None:
         time.sleep(0.01)
     assert m.plan_status("restore") is Status.COMPLETE
     assert remote("logs", "restore", "nope")[0] == 3
+
+
+def _foreground(*args: str) -> tuple[threading.Thread, list[tuple[int, str, str]]]:
+    """`plan ARGS` running in the foreground in a thread, as in another terminal."""
+    results: list[tuple[int, str, str]] = []
+    thread = threading.Thread(target=lambda: results.append(plan(*args)), daemon=True)
+    thread.start()
+    return thread, results
+
+
+def _wait_started(step: str) -> None:
+    m = make_manager()
+    for _ in range(1000):  # 10 s
+        body = m.status("verify")
+        if any(
+            s["name"] == step and s["status"] == "STARTED"
+            for p in body["phases"]
+            for s in p["steps"]
+        ):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{step} never started")
+
+
+@pytest.mark.parametrize("how", ["phase", "stop"])
+def test_foreground_run_says_how_it_was_halted(work: FakeWork, tmp_path: Path, how: str) -> None:
+    (tmp_path / "hold").touch()
+    thread, results = _foreground("start", "verify", "-p", "KIND=gate", "-p", f"MARKER={tmp_path}")
+    _wait_started("s1")
+    m = make_manager()
+    if how == "phase":
+        assert m.interrupt("verify", "second") is True
+        (tmp_path / "hold").unlink()  # the first phase finishes; the second is paused
+    else:
+        m.stop("verify")
+    thread.join(30)
+    assert not thread.is_alive()
+    code, _, err = results[0]
+    assert code == 130
+    if how == "phase":
+        assert err.splitlines()[-1] == (
+            'Error: phase "second" of the "verify" plan was paused (`plan pause`, from another '
+            "terminal or the API): resume it with "
+            "`bucketvault --name=svc plan resume verify second`"
+        )
+    else:
+        assert err.splitlines()[-1] == (
+            'Error: "verify" plan was stopped (`plan stop`): run it again with '
+            "`bucketvault --name=svc plan resume verify`"
+        )
