@@ -108,6 +108,13 @@ def test_too_long_name_offers_a_mapping(moto: LoopbackServer, rclone: LoopbackSe
     assert "63" in line, line
     assert f"--map-bucket {long_name}={service}-<name>" in line, line
     assert "--exclude-bucket" in line
+    # verify checks the other bucket and reports this one the same way
+    verified = start(service, rclone, "verify")
+    assert verified.exit_code != 0
+    line = next(x for x in verified.stderr.splitlines() if f"verify-{long_name}" in x)
+    assert f"bucket '{long_name}' is not backed up" in line and "--map-bucket" in line, line
+    status = run_cli(f"--name={service}", "plan", "status", "verify").stdout
+    assert f"verify-{tag}-fine (COMPLETE)" in status, status
 
 
 def test_map_bucket_checked_at_add(moto: LoopbackServer, rclone: LoopbackServer) -> None:

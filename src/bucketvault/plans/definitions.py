@@ -341,17 +341,26 @@ class ServicePlans:
                 self.service.live_bucket(b) for b in await self._selected_backup_buckets(params)
             }
             buckets = sorted(live | backed_up)
-        steps = tuple(
-            StepSpec(
-                f"verify-{bucket}",
-                "verify",
-                {"bucket": bucket, "read_data": read_data},
-                self._locks(bucket, self.service.backup_bucket(bucket)),
-            )
-            for bucket in buckets
-        )
+        steps = tuple(self._verify_step(bucket, read_data) for bucket in buckets)
         # every bucket is verified and reported, even after one differs
         return PlanSpec("verify", (_init_phase(), PhaseSpec("verify", steps, Strategy.PARALLEL)))
+
+    def _verify_step(self, bucket: str, read_data: bool) -> StepSpec:
+        reason = self.service.unbackable(bucket)
+        if reason is not None:
+            # no backup bucket name: this step fails and says why, the others verify
+            return StepSpec(
+                f"verify-{bucket}",
+                "unbackable",
+                {"bucket": bucket, "reason": reason},
+                (f"live:{self.service.endpoint.url}/{bucket}",),
+            )
+        return StepSpec(
+            f"verify-{bucket}",
+            "verify",
+            {"bucket": bucket, "read_data": read_data},
+            self._locks(bucket, self.service.backup_bucket(bucket)),
+        )
 
     # -- WorkResolver ----------------------------------------------------------------
 
