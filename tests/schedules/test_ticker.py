@@ -209,3 +209,28 @@ async def test_a_start_that_fails_is_counted_and_says_why(
     after = store.get("svc", added.id)
     assert (after.runs, after.failed, after.next_run) == (0, 1, T0 + 120)
     assert ticker.health.failed == 1
+
+
+async def test_two_schedulers_on_one_database_fire_a_slot_once(
+    parts: tuple[Scheduler, ScheduleStore, Clock], work: FakeWork, tmp_path: Path
+) -> None:
+    scheduler, store, clock = parts
+    store.add(service="svc", plan="backup", params=_params(tmp_path), every_s=60, now=T0)
+    other = Scheduler(factory=lambda svc: make_manager(svc, work=work), state=StateStore())
+    try:
+        first = ScheduleTicker(scheduler, store, clock=clock)
+        second = ScheduleTicker(other, ScheduleStore(StateStore()), clock=clock)
+        clock.now = T0 + 60
+        due = store.due(clock.now)
+        assert len(due) == 1
+        assert store.claim(due[0], clock.now)
+        assert not store.claim(due[0], clock.now)  # the same slot, seen before the claim
+        assert await first.tick() == [] and await second.tick() == []
+        clock.now = T0 + 120
+        fired = [*await first.tick(), *await second.tick()]
+        assert [f.started for f in fired] == [True]
+        await _idle(scheduler)
+        await asyncio.wait_for(other.wait_idle(), timeout=20)
+        assert _starts(tmp_path) == 1
+    finally:
+        await other.aclose()

@@ -224,22 +224,34 @@ class ScheduleStore:
             )
             return True
 
-    def record_fire(
-        self, schedule: Schedule, *, now: float, outcome: str, started: bool, skipped: bool
-    ) -> Schedule | None:
-        """After a due slot was handled: the next slot is the first one after `now`, so
-        missed slots (the scheduler was down) amount to one run, not one per slot."""
+    def claim(self, schedule: Schedule, now: float) -> bool:
+        """Take a due slot: move the schedule's next slot to the first one after `now`, so
+        missed slots (the scheduler was down) amount to one run, not one per slot. False
+        if the slot was taken meanwhile (another scheduler on the same database, or the
+        schedule was paused, resumed or removed): then it must not fire."""
         with self._write() as tx:
             try:
                 current = self._get(tx, schedule.service, schedule.id)
             except NotFoundError:
-                return None  # removed meanwhile
+                return False
+            if current.paused or current.next_run != schedule.next_run:
+                return False
             tx.conn.execute(
-                "UPDATE schedules SET next_run=?, last_fire=?, last_outcome=?, runs=runs+?, "
-                "skipped=skipped+?, failed=failed+? WHERE service=? AND id=?",
+                "UPDATE schedules SET next_run=?, last_fire=? WHERE service=? AND id=?",
+                (next_slot(current, now), now, schedule.service, schedule.id),
+            )
+            return True
+
+    def record_fire(
+        self, schedule: Schedule, *, outcome: str, started: bool, skipped: bool
+    ) -> Schedule | None:
+        """What became of a claimed slot: started, skipped (the previous run is still
+        going) or failed to start."""
+        with self._write() as tx:
+            tx.conn.execute(
+                "UPDATE schedules SET last_outcome=?, runs=runs+?, skipped=skipped+?, "
+                "failed=failed+? WHERE service=? AND id=?",
                 (
-                    next_slot(current, now),
-                    now,
                     outcome,
                     int(started),
                     int(skipped),
@@ -248,7 +260,10 @@ class ScheduleStore:
                     schedule.id,
                 ),
             )
-            return self._get(tx, schedule.service, schedule.id)
+            try:
+                return self._get(tx, schedule.service, schedule.id)
+            except NotFoundError:
+                return None  # removed meanwhile
 
     def secret_params(self, schedule: Schedule) -> dict[str, str]:
         """The full parameters of a schedule: stored ones with its kept secrets merged in."""

@@ -91,10 +91,11 @@ class ScheduleTicker:
         now = self.clock()
         done = []
         for schedule in self.store.due(now):
+            if not self.store.claim(schedule, now):
+                continue  # taken by another scheduler, or changed meanwhile
             fired = await self._fire(schedule)
             self.store.record_fire(
                 schedule,
-                now=now,
                 outcome=fired.outcome,
                 started=fired.started,
                 skipped=fired.skipped,
