@@ -246,6 +246,19 @@ def test_no_secret_leaks_anywhere(
     for name in ("restore", "verify"):
         plan(f"status {name} --json", "--name=minio", "plan", "status", name, "--json")
 
+    # the plans' history, and a completed plan run again with its secret from a file
+    for name in ("backup", "restore", "verify"):
+        for extra in ([], ["--json"]):
+            plan(f"logs {name}{extra}", "-vv", "--name=minio", "plan", "logs", name, *extra)
+    secret_file = tmp_path / "backup-secret"
+    secret_file.write_text(BACKUP_SECRET + "\n")
+    secret_file.chmod(0o600)
+    rerun = ("-vv", "--name=minio", "plan", "force-restart", "verify")
+    refused = plan("force-restart without the secret", *rerun)
+    assert refused.exit_code == ExitCode.USAGE, refused.stderr
+    rerun_ok = plan("force-restart --secret-file", *rerun, "--secret-file", str(secret_file))
+    assert rerun_ok.exit_code == 0, rerun_ok.stderr
+
     # a mirror through the alias, at each verbosity (text and JSON lines)
     for verbosity, extra in (("-vv", ["--json"]), ("-v", []), ("", ["--json"]), ("-q", [])):
         flags = [verbosity] if verbosity else []
