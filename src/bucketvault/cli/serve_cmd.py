@@ -24,7 +24,8 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Run plans in the background and serve the plan API (`/v1/plans`, docs at /docs).
+    """Run plans in the background, start scheduled ones (`schedule add`), and serve the
+    plan API (`/v1/plans`, docs at /docs), Prometheus metrics (/metrics) and a web view (/).
 
     Plans that were running when a previous server was killed continue. `--name` sets
     the service `/v1/plans` refers to; every service is at `/v1/service/<name>/plans`.
