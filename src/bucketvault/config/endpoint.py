@@ -9,6 +9,36 @@ from bucketvault.config.secret import Secret
 from bucketvault.errors import ConfigError
 
 AWS_S3_URL = "https://s3.amazonaws.com"
+SSE_MODES = ("s3", "kms", "c")
+
+
+@dataclass(frozen=True, slots=True)
+class Encryption:
+    """Server-side encryption of every object written to a store: `s3` (SSE-S3, keys the
+    store manages), `kms` (SSE-KMS, with `kms_key_id` or the store's default key), or `c`
+    (SSE-C: the 256-bit key in `key_file`, a 0600 file holding 32 bytes or their base64,
+    sent with every write and read; the store keeps only its hash)."""
+
+    mode: str
+    kms_key_id: str | None = None
+    key_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in SSE_MODES:
+            raise ConfigError(
+                f"server-side encryption {self.mode!r} is not one of {', '.join(SSE_MODES)}"
+            )
+        if self.mode == "c" and not self.key_file:
+            raise ConfigError("SSE-C needs the key: pass --sse-c-key-file PATH (a 0600 file)")
+        if self.mode != "c" and self.key_file:
+            raise ConfigError("--sse-c-key-file goes with --sse c only")
+        if self.mode != "kms" and self.kms_key_id:
+            raise ConfigError("--sse-kms-key-id goes with --sse kms only")
+
+    @property
+    def etag_is_md5(self) -> bool:
+        """Whether a single-part object's ETag is still its MD5 (AWS: only under SSE-S3)."""
+        return self.mode == "s3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +51,7 @@ class EndpointConfig:
     region: str = "us-east-1"
     ca_bundle: str | None = None
     insecure: bool = False
+    encryption: Encryption | None = None
 
     def __post_init__(self) -> None:
         validate_endpoint_url(self.url)

@@ -113,7 +113,10 @@ class BackupTarget:
         location = storage_key(key)
         await self._preserve_if_needed(key, location)
         result = await self._inner.write(
-            location, chunks, size=size, attributes=attributes,
+            location,
+            chunks,
+            size=size,
+            attributes=attributes,
             content_md5=content_md5,
             part_size=part_size,
         )

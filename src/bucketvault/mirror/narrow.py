@@ -125,7 +125,10 @@ class Narrowed:
         part_size: int | None = None,
     ) -> WriteResult:
         return await self._inner.write(
-            key, chunks, size=size, attributes=attributes,
+            key,
+            chunks,
+            size=size,
+            attributes=attributes,
             content_md5=content_md5,
             part_size=part_size,
         )

@@ -2,7 +2,10 @@
 
 `retrying(op, policy)` runs `op` until it succeeds, retrying only errors that
 `bucketvault.errors.classify` calls transient, with full-jitter exponential backoff.
-Permanent and fatal errors (and cancellation) stop it at once. Inside
+Permanent and fatal errors (and cancellation) stop it at once. One budget per failure:
+an error that has used up the retries of one layer is marked, and no `retrying` above it
+(a whole-object copy around its requests) retries it again, so a dead store fails in
+seconds instead of the product of every layer's attempts. Inside
 `counting_retries(hook)`, every retry made by this task and the tasks it starts (at any
 layer: one request, one whole object) calls `hook()`, so a run can report its retries.
 """
@@ -58,6 +61,12 @@ def counting_retries(hook: Callable[[], None]) -> Iterator[None]:
 
 
 DEFAULT_POLICY = RetryPolicy()
+_SPENT = "bucketvault_retries_spent"
+
+
+def retries_spent(exc: BaseException) -> bool:
+    """Whether a layer below already retried `exc` as often as its policy allows."""
+    return bool(getattr(exc, "__dict__", {}).get(_SPENT))
 
 
 async def retrying(
@@ -77,7 +86,11 @@ async def retrying(
         try:
             return await op()
         except Exception as exc:
-            if attempt >= policy.attempts or classify(exc) is not ErrorClass.TRANSIENT:
+            if retries_spent(exc) or classify(exc) is not ErrorClass.TRANSIENT:
+                raise
+            if attempt >= policy.attempts:
+                with contextlib.suppress(AttributeError):
+                    exc.__dict__[_SPENT] = True
                 raise
             if on_retry is not None:
                 on_retry(attempt, exc)

@@ -30,6 +30,7 @@ from bucketvault.store.s3_data import (
     MAX_SINGLE_PUT,
 )
 from bucketvault.store.s3_errors import Where, quote_key
+from bucketvault.store.s3_sse import sse_headers
 from bucketvault.store.s3_wire import S3Wire, Signer, parse_tags, xml_children
 
 MAX_POOL_CONNECTIONS = 64
@@ -77,6 +78,7 @@ class S3Endpoint:
         # streamed PUT (like rclone below its 200 MiB cutoff); larger ones multipart
         self.stream_threshold = stream_threshold
         self.single_put_limit = min(single_put_limit, MAX_SINGLE_PUT)
+        self.sse = sse_headers(cfg.encryption)
         # None until probed; False for servers that cannot answer GetObjectTagging
         self.tagging: bool | None = None
         self._probe_lock = asyncio.Lock()

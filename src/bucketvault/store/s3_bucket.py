@@ -173,7 +173,9 @@ class S3Bucket:
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         full = self._full(key)
         where = self.where(key)
-        answer = await self._ep.wire.send("HEAD", where, bucket=self._name, key=full)
+        answer = await self._ep.wire.send(
+            "HEAD", where, bucket=self._name, key=full, headers=self._ep.sse.data
+        )
         tags = await self._ep.tags(where, full, tag_count=None)
         return info_from_headers(key, answer.headers), attributes_from_headers(answer.headers, tags)
 
@@ -185,7 +187,9 @@ class S3Bucket:
         async with contextlib.AsyncExitStack() as stack:
             try:
                 answer = await stack.enter_async_context(
-                    self._ep.wire.stream(where, bucket=self._name, key=full, query=query)
+                    self._ep.wire.stream(
+                        where, bucket=self._name, key=full, query=query, headers=self._ep.sse.data
+                    )
                 )
             except PermanentStoreError as exc:
                 raise self._version_refused(exc, where, version_id) from exc
@@ -231,11 +235,12 @@ class S3Bucket:
         where = self.where(key)
         ep = self._ep
         headers = put_headers(attributes, where)
+        headers.update(ep.sse.object_write)
         if part_size is None and (
             content_md5 is not None and ep.stream_threshold <= size <= ep.single_put_limit
         ):
             etag, version = await self._put_streamed(key, full, chunks, size, content_md5, headers)
-            expected = content_md5
+            expected: str | None = content_md5
         elif part_size is not None or size >= ep.multipart_threshold:
             etag, expected, version = await multipart_upload(
                 ep.wire,
@@ -244,7 +249,8 @@ class S3Bucket:
                 chunks=chunks,
                 size=size,
                 part_size=part_size or ep.part_size,
-                attributes=attributes,
+                headers=headers,
+                part_headers=ep.sse.data,
                 content_md5=content_md5,
             )
         else:
@@ -261,6 +267,8 @@ class S3Bucket:
             version = version_or_none(answer.headers.get("x-amz-version-id"))
         if may_be_renamed(full):
             await self._confirm_stored(key, full, size, etag, version)
+        if not ep.sse.etag_is_md5:
+            expected = None  # SSE-KMS and SSE-C ETags are not the content's MD5
         return WriteResult(etag=etag, size=size, expected_etag=expected, version_id=version)
 
     async def _put_streamed(
@@ -294,7 +302,7 @@ class S3Bucket:
             raise
         etag = normalize_etag(response.headers.get("ETag"))
         version = version_or_none(response.headers.get("x-amz-version-id"))
-        if is_plain_md5(etag) and etag != content_md5:
+        if self._ep.sse.etag_is_md5 and is_plain_md5(etag) and etag != content_md5:
             # a server that does not check Content-MD5 stored other bytes: take them away
             # (in a versioned bucket, that version itself, not behind a delete marker)
             with contextlib.suppress(BucketvaultError):

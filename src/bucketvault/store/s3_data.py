@@ -277,16 +277,17 @@ async def multipart_upload(
     chunks: AsyncIterable[bytes],
     size: int,
     part_size: int,
-    attributes: ObjectAttributes,
+    headers: Mapping[str, str],
+    part_headers: Mapping[str, str],
     content_md5: str | None = None,
 ) -> tuple[str, str, str | None]:
-    """Upload as a multipart upload; return (etag reported, etag expected, version id
-    the store gave the object). With `content_md5`, the upload is aborted, not
-    completed, unless the bytes hash to it."""
+    """Upload as a multipart upload with the object's `headers` (`put_headers`, plus
+    encryption); each part carries `part_headers` (SSE-C's key). Return (etag reported,
+    etag expected, version id the store gave the object). With `content_md5`, the
+    upload is aborted, not completed, unless the bytes hash to it."""
     bucket = where.bucket
     assert bucket is not None
     part_size = part_size_for(size, part_size)
-    headers = put_headers(attributes, where)
     created = await wire.send(
         "POST", where, bucket=bucket, key=full_key, query={"uploads": ""}, headers=headers
     )
@@ -308,7 +309,7 @@ async def multipart_upload(
             bucket=bucket,
             key=full_key,
             query={"partNumber": str(number), "uploadId": upload_id},
-            headers={"Content-MD5": base64.b64encode(digest).decode()},
+            headers={**part_headers, "Content-MD5": base64.b64encode(digest).decode()},
             body=body,
         )
         return number, answer.headers.get("ETag") or f'"{digest.hex()}"'
@@ -329,7 +330,9 @@ async def multipart_upload(
             pending = None
         if whole is not None and whole.hexdigest() != content_md5:
             raise content_mismatch(f"{where.endpoint}: {quote_key(full_key)}")
-        etag, version = await _complete(wire, where, full_key, upload_id, done, digests)
+        etag, version = await _complete(
+            wire, where, full_key, upload_id, done, digests, part_headers
+        )
     except BaseException:
         if pending is not None:
             pending.cancel()
@@ -347,6 +350,7 @@ async def _complete(
     upload_id: str,
     parts: list[tuple[int, str]],
     digests: list[bytes],
+    read_headers: Mapping[str, str],
 ) -> tuple[str, str | None]:
     """CompleteMultipartUpload: (etag, version id)."""
     bucket = where.bucket
@@ -383,7 +387,7 @@ async def _complete(
         except PermanentStoreError as exc:
             if tries == 1 or exc.code != "NoSuchUpload":
                 raise
-            return await _completed_before(wire, where, full_key, digests, exc)
+            return await _completed_before(wire, where, full_key, digests, exc, read_headers)
         root, ns = xml_children(answer.body)
         return (
             normalize_etag(root.findtext(f"{ns}ETag")),
@@ -394,13 +398,18 @@ async def _complete(
 
 
 async def _completed_before(
-    wire: S3Wire, where: Where, full_key: str, digests: list[bytes], exc: StoreError
+    wire: S3Wire,
+    where: Where,
+    full_key: str,
+    digests: list[bytes],
+    exc: StoreError,
+    read_headers: Mapping[str, str],
 ) -> tuple[str, str | None]:
     """A retried CompleteMultipartUpload found no upload: an earlier attempt completed it
     and only its answer was lost (AWS and moto answer a repeat; rclone does not). The
     object stands if it is ours; otherwise the whole object must be copied again."""
     assert where.bucket is not None
-    head = await wire.send("HEAD", where, bucket=where.bucket, key=full_key)
+    head = await wire.send("HEAD", where, bucket=where.bucket, key=full_key, headers=read_headers)
     if normalize_etag(head.headers.get("ETag")) == expected_multipart_etag(digests):
         return normalize_etag(head.headers.get("ETag")), version_or_none(
             head.headers.get("x-amz-version-id")

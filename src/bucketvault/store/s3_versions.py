@@ -271,7 +271,12 @@ async def retained(ep: S3Endpoint, where: Where, full_key: str, version_id: str)
     answers GetObjectRetention for a version with a 500."""
     try:
         answer = await ep.wire.send(
-            "HEAD", where, bucket=where.bucket, key=full_key, query={"versionId": version_id}
+            "HEAD",
+            where,
+            bucket=where.bucket,
+            key=full_key,
+            query={"versionId": version_id},
+            headers=ep.sse.data,
         )
     except StoreError:
         return False
