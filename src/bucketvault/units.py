@@ -39,3 +39,22 @@ def human_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+_RATE_SUFFIXES = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_rate(text: str) -> int:
+    """A bandwidth limit as rclone's `--bwlimit` writes it, in bytes per second: `10M`
+    (10 MiB/s), `512K`, `1.5G`, `1048576`; `KiB`/`MiB`, `/s` and case are accepted too.
+    `ValueError` (with what is wrong) when it is no positive rate."""
+    value = text.strip().upper().removesuffix("/S").removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:] in _RATE_SUFFIXES else ""
+    number = value[: len(value) - len(unit)] if unit else value
+    try:
+        rate = float(number) * _RATE_SUFFIXES[unit]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate: write e.g. 10M (10 MiB/s) or 512K") from None
+    if not rate >= 1024:
+        raise ValueError(f"{text!r} is below 1 KiB/s: write e.g. 10M (10 MiB/s) or 512K")
+    return int(rate)

@@ -23,6 +23,17 @@ if TYPE_CHECKING:
     from bucketvault.tasks.roles import StoreRole
 
 
+def _bandwidth(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from bucketvault.units import parse_rate
+
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise UsageError(f"--bwlimit: {exc}") from None
+
+
 def _overlap(source: Location, target: Location) -> bool:
     from bucketvault.mirror.narrow import as_folder
 
@@ -153,6 +164,13 @@ def mirror(
         str | None, typer.Option(help="Only objects modified before this age/date.")
     ] = None,
     workers: Annotated[int, typer.Option(help="Objects copied concurrently.")] = 32,
+    bwlimit: Annotated[
+        str | None,
+        typer.Option(
+            help="Bandwidth limit for the whole run, like rclone's: 10M = 10 MiB/s "
+            "(each byte is read once and written once)."
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="JSON lines: progress records, then a summary record.")
     ] = False,
@@ -162,6 +180,7 @@ def mirror(
     src, dst = parse_location(source), parse_location(target)
     if _overlap(src, dst):
         raise UsageError("source and target overlap: choose a different bucket or prefix")
+    rate = _bandwidth(bwlimit)
 
     import asyncio
 
@@ -176,6 +195,7 @@ def mirror(
         allow_empty_source=allow_empty_source,
         dry_run=dry_run,
         workers=workers,
+        bwlimit=rate,
         filter=KeyFilter(
             include=tuple(include or ()),
             exclude=tuple(exclude or ()),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from bucketvault.errors import ErrorClass, NoSuchBucketError, UsageError, classify
+from bucketvault.mirror.bandwidth import BandwidthLimit
 from bucketvault.mirror.decide import Action, Policy, decide, on_difference
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.identity import Identity
@@ -47,6 +48,8 @@ class MirrorOptions:
     # from the listings (its ETag is the source's). Backups record identity on the copies
     # they keep in the backup store, which is bucketvault's own format.
     bookkeeping: bool = False
+    # bytes per second for the whole run (`--bwlimit`); None: unlimited
+    bwlimit: int | None = None
     # record the content MD5 on every object, so corruption at rest is found on reading
     record_checksums: bool = False
     create_target: bool = True
@@ -117,6 +120,7 @@ async def run_mirror(
         bookkeeping=options.bookkeeping,
         record_checksums=options.record_checksums,
         retry=options.retry,
+        bandwidth=None if options.bwlimit is None else BandwidthLimit(options.bwlimit),
     )
     tell = on_action or (lambda _key, _action, _size: None)
 

@@ -20,6 +20,7 @@ from bucketvault.errors import (
     IntegrityError,
     UnrepresentableKeyError,
 )
+from bucketvault.mirror.bandwidth import BandwidthLimit
 from bucketvault.mirror.checksum import SourceVerifier, layout_part_size
 from bucketvault.mirror.identity import Identity, compare_recorded, content_md5
 from bucketvault.mirror.stats import MirrorStats
@@ -43,6 +44,7 @@ class TransferSettings:
     bookkeeping: bool = False
     record_checksums: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    bandwidth: BandwidthLimit | None = None
 
 
 def _bookkeeping(
@@ -92,6 +94,8 @@ async def copy_object(
                 nonlocal counted
                 held: bytes | None = None
                 async for chunk in reader.chunks():
+                    if settings.bandwidth is not None:
+                        await settings.bandwidth.take(len(chunk))
                     verifier.update(chunk)
                     counted += len(chunk)
                     stats.add_bytes(len(chunk))
