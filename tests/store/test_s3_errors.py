@@ -50,13 +50,11 @@ def test_error_answers(code: str, status: int, where: Where, expected: type) -> 
 def test_access_denied_message_says_what_to_do() -> None:
     error = from_response("AccessDenied", 403, ON_BUCKET)
     assert str(error) == (
-        f"access denied by {EP} for bucket 'bkt': "
-        "check the credentials' permissions (and ACCESS_KEY_ID/SECRET_ACCESS_KEY)"
+        f"access denied by {EP} for bucket 'bkt': check the credentials and their permissions"
     )
     error = from_response("SignatureDoesNotMatch", 403, ON_BUCKET)
     assert (
-        str(error)
-        == f"access denied by {EP} for bucket 'bkt': check ACCESS_KEY_ID/SECRET_ACCESS_KEY"
+        str(error) == f"access denied by {EP} for bucket 'bkt': check the access key and secret key"
     )
 
 

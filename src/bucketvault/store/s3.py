@@ -161,7 +161,7 @@ class S3Endpoint:
         if status == 403:
             raise AccessDeniedError(
                 f"access denied by {self.url} for bucket {where.bucket!r}: "
-                "check ACCESS_KEY_ID/SECRET_ACCESS_KEY"
+                "check the access key and secret key"
             )
         # rclone serves the object itself for ?tagging (200 with its own content type for
         # an empty object, 500 otherwise): only an XML answer means tags are supported.

@@ -137,10 +137,13 @@ def from_response(code: str, status: int | None, where: Where) -> StoreError:
             status=status,
         )
     if code in DENIED_CODES or status in (401, 403):
+        # the store cannot tell whose credentials these are (the live store's, saved by
+        # `service add`, or the plan's ACCESS_KEY_ID for the backup store): callers that
+        # know add that (tasks/roles.py)
         hint = (
-            "check ACCESS_KEY_ID/SECRET_ACCESS_KEY"
+            "check the access key and secret key"
             if code in CREDENTIAL_CODES or code in ("403", "401", "")
-            else "check the credentials' permissions (and ACCESS_KEY_ID/SECRET_ACCESS_KEY)"
+            else "check the credentials and their permissions"
         )
         return AccessDeniedError(
             f"access denied by {ep} for {where.what()}: {hint}", code=code, status=status
