@@ -118,9 +118,15 @@ def as_stores(roles: Sequence[StoreRole]) -> Iterator[None]:
         raise
 
 
+def _names(text: str, url: str) -> bool:
+    """Whether `text` names `url` itself (not `http://h:90` inside `http://h:9000`)."""
+    bare = re.escape(url.rstrip("/"))
+    return re.search(bare + r"(?![\w.-]|:\d)", text) is not None
+
+
 def explain_by_url(exc: StoreError, roles: Sequence[StoreRole]) -> StoreError:
     text = str(exc)
-    matching = [role for role in roles if role.url and role.url in text]
+    matching = [role for role in roles if role.url and _names(text, role.url)]
     distinct = list(dict.fromkeys(matching))
     if not distinct:
         return exc
