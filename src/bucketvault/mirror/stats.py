@@ -56,6 +56,7 @@ class MirrorSummary:
     ignored: int
     failed: int
     retries: int
+    failed_transient: int  # of `failed`, those still failing transiently after their retries
     delete_skipped_reason: str | None
     rate_bytes_per_s: float
     eta_s: float | None
@@ -194,6 +195,7 @@ class MirrorStats:
             ignored=self.ignored,
             failed=self.failed,
             retries=self.retries,
+            failed_transient=self.failed_transient,
             delete_skipped_reason=self.delete_skipped_reason,
             rate_bytes_per_s=round(rate, 1),
             eta_s=round(eta, 1) if eta is not None else None,

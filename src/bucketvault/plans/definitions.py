@@ -438,6 +438,7 @@ def to_progress(summary: MirrorSummary) -> StepProgress:
         copied=summary.copied,
         copied_bytes=summary.copied_bytes,
         retries=summary.retries,
+        failed_transient=summary.failed_transient,
     )
 
 

@@ -60,6 +60,7 @@ class StepProgress:
     copied: int | None = None
     copied_bytes: int | None = None
     retries: int = 0
+    failed_transient: int = 0  # of `failed`: still failing transiently after the retries
 
 
 @dataclass(frozen=True, slots=True)
