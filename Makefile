@@ -5,7 +5,7 @@ PYTHON ?= python3
 
 .PHONY: setup demo test lint bench clean chromium
 
-setup: $(VENV)/.installed chromium
+setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ chromium:
 demo: setup
 	$(BIN)/bucketvault demo
 
-test: setup
+test: setup chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
