@@ -199,6 +199,7 @@ def test_openapi_lists_every_route(client: TestClient) -> None:
             "/continue",
             "/forceComplete",
             "/restart",
+            "/logs",
         ):
             assert f"{prefix}/{{plan}}{suffix}" in paths
     assert client.get("/docs").status_code == 200
