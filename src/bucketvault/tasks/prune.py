@@ -10,6 +10,7 @@ from bucketvault.history.prune import prune
 from bucketvault.history.retention import RetentionPolicy
 from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.result import TaskResult
+from bucketvault.units import count, human_bytes
 
 
 def policy_of(service: ServiceConfig) -> RetentionPolicy:
@@ -37,7 +38,7 @@ async def run_prune(
     decision = report.decision
     verb = "would forget" if dry_run else "forgot"
     message = (
-        f"{backup_bucket} ({policy.describe()}): kept {len(decision.keep)} snapshot(s), "
+        f"{backup_bucket} ({policy.describe()}): kept {count(len(decision.keep), 'snapshot')}, "
         f"{verb} {len(decision.forget)}"
     )
     if decision.forget:
@@ -47,7 +48,7 @@ async def run_prune(
     if not dry_run:
         message += (
             f"; removed {report.removed_versions:,} old versions and "
-            f"{report.removed_archived:,} archived copies ({report.removed_bytes:,} bytes)"
+            f"{report.removed_archived:,} archived copies ({human_bytes(report.removed_bytes)})"
         )
         if report.retained_locked:
             message += f"; {report.retained_locked:,} retained by Object Lock"
