@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from bucketvault.errors import UsageError
+
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
 
@@ -39,6 +41,17 @@ def human_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def bandwidth_limit(text: str | None, option: str = "--bwlimit") -> int | None:
+    """`option`'s rate in bytes per second (None when not given); `UsageError` naming
+    the option when it is no rate."""
+    if text is None:
+        return None
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 _RATE_SUFFIXES = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

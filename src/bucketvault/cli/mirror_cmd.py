@@ -15,23 +15,13 @@ from bucketvault.cli import output
 from bucketvault.cli.context import global_options
 from bucketvault.config.locations import Location, parse_location
 from bucketvault.errors import ExitCode, UsageError
+from bucketvault.units import bandwidth_limit
 
 if TYPE_CHECKING:
     from bucketvault.mirror import MirrorOptions, MirrorSummary
     from bucketvault.mirror.decide import Action
     from bucketvault.store.base import Bucket, Endpoint
     from bucketvault.tasks.roles import StoreRole
-
-
-def _bandwidth(text: str | None) -> int | None:
-    if text is None:
-        return None
-    from bucketvault.units import parse_rate
-
-    try:
-        return parse_rate(text)
-    except ValueError as exc:
-        raise UsageError(f"--bwlimit: {exc}") from None
 
 
 def _overlap(source: Location, target: Location) -> bool:
@@ -180,7 +170,7 @@ def mirror(
     src, dst = parse_location(source), parse_location(target)
     if _overlap(src, dst):
         raise UsageError("source and target overlap: choose a different bucket or prefix")
-    rate = _bandwidth(bwlimit)
+    rate = bandwidth_limit(bwlimit)
 
     import asyncio
 

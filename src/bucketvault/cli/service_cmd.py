@@ -13,7 +13,12 @@ import typer
 
 from bucketvault.cli import output
 from bucketvault.cli.credentials import read_secret
-from bucketvault.config.endpoint import AWS_S3_URL, EndpointConfig, validate_endpoint_url
+from bucketvault.config.endpoint import (
+    AWS_S3_URL,
+    Encryption,
+    EndpointConfig,
+    validate_endpoint_url,
+)
 from bucketvault.errors import (
     BucketvaultError,
     ConflictError,
@@ -21,6 +26,7 @@ from bucketvault.errors import (
     StoreError,
     UsageError,
 )
+from bucketvault.units import bandwidth_limit
 
 if TYPE_CHECKING:
     from bucketvault.config.services import BackupStore, ServiceConfig
@@ -108,6 +114,27 @@ def add(
             "store answers before saving; --no-check saves without testing."
         ),
     ] = True,
+    sse: Annotated[
+        str | None,
+        typer.Option(
+            help="Server-side encryption of the backups: s3 (SSE-S3), kms (SSE-KMS; "
+            "--sse-kms-key-id) or c (SSE-C; --sse-c-key-file)."
+        ),
+    ] = None,
+    sse_kms_key_id: Annotated[
+        str | None, typer.Option(help="With --sse kms: the KMS key id (default: the store's).")
+    ] = None,
+    sse_c_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --sse c: a 0600 file holding the 256-bit key (32 bytes or their base64); "
+            "only its path is saved, and it must stay readable for every backup and restore."
+        ),
+    ] = None,
+    bwlimit: Annotated[
+        str | None,
+        typer.Option(help="Bandwidth limit of each backup and restore step: 10M = 10 MiB/s."),
+    ] = None,
     notify: Annotated[
         list[str] | None,
         typer.Option(
@@ -158,6 +185,8 @@ def add(
         within=parse_duration(keep_within) if keep_within else None,
     )
     lock = _object_lock(object_lock, lock_days)
+    encryption = _encryption(sse, sse_kms_key_id, sse_c_key_file)
+    rate = bandwidth_limit(bwlimit)
     secret = read_secret(
         env_names=("BUCKETVAULT_SECRET_ACCESS_KEY",),
         file=secret_file,
@@ -174,6 +203,7 @@ def add(
         region=backup_region,
         ca_bundle=backup_ca_bundle,
         insecure=insecure,
+        encryption=encryption,
     )
     service = ServiceConfig(
         name=name,
@@ -192,6 +222,7 @@ def add(
         include_buckets=includes,
         exclude_buckets=excludes,
         bucket_map=bucket_map,
+        bwlimit=rate,
     )
     if check:
         _check_stores(service)
@@ -236,6 +267,27 @@ def not_saved(exc: StoreError | NotFoundError, what: str) -> BucketvaultError:
     """`exc` itself (same class, so the same exit code), now saying nothing was saved."""
     exc.args = (f"{exc}; {what} was not saved (fix that, or pass --no-check to save it untested)",)
     return exc
+
+
+def _encryption(
+    mode: str | None, kms_key_id: str | None, key_file: Path | None
+) -> Encryption | None:
+    """The backup store's encryption; an SSE-C key file is read (and its mode checked)
+    now, so a bad one is refused before anything is saved."""
+    if mode is None:
+        if kms_key_id or key_file:
+            raise UsageError("--sse-kms-key-id and --sse-c-key-file go with --sse")
+        return None
+    encryption = Encryption(
+        mode=mode.lower(),
+        kms_key_id=kms_key_id,
+        key_file=str(key_file.resolve()) if key_file else None,
+    )
+    if encryption.key_file:
+        from bucketvault.store.s3_sse import read_key
+
+        read_key(Path(encryption.key_file))
+    return encryption
 
 
 def _object_lock(mode: str | None, days: int) -> tuple[str, int] | None:
@@ -296,6 +348,8 @@ def _describe(service: ServiceConfig) -> dict[str, object]:
         "include_buckets": list(service.include_buckets),
         "exclude_buckets": list(service.exclude_buckets),
         "bucket_map": dict(service.bucket_map),
+        "encryption": service.backup.encryption.mode if service.backup.encryption else None,
+        "bwlimit": service.bwlimit,
         "notify": [shown(url) for url in load_targets(service.name)],  # paths hold tokens
     }
 

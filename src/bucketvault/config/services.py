@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from bucketvault.config.aliases import endpoint_from_record, endpoint_to_record
-from bucketvault.config.endpoint import AWS_S3_URL, EndpointConfig, validate_endpoint_url
+from bucketvault.config.endpoint import (
+    AWS_S3_URL,
+    Encryption,
+    EndpointConfig,
+    validate_endpoint_url,
+)
 from bucketvault.config.home import home_dir, read_json, write_private
 from bucketvault.errors import ConfigError, NotFoundError, PlanInputError
 
@@ -53,6 +58,8 @@ class BackupStore:
     region: str = "us-east-1"
     ca_bundle: str | None = None
     insecure: bool = False
+    # server-side encryption of every object written to the backup store
+    encryption: Encryption | None = None
 
     def endpoint(self, access_key_id: str | None, secret: Any) -> EndpointConfig:
         """The backup store with these credentials (None: anonymous, to probe it)."""
@@ -63,6 +70,7 @@ class BackupStore:
             region=self.region,
             ca_bundle=self.ca_bundle,
             insecure=self.insecure,
+            encryption=self.encryption,
         )
 
 
@@ -83,6 +91,8 @@ class ServiceConfig:
     # live bucket -> backup bucket, for names the <service>-<bucket> rule cannot give
     # (over 63 characters); every mapped name still starts with the bucket prefix
     bucket_map: Mapping[str, str] = field(default_factory=dict)
+    # bytes per second each backup or restore step may move (`--bwlimit`); None: no limit
+    bwlimit: int | None = None
 
     def selects(self, bucket: str) -> bool:
         """Whether the service's plans cover the live bucket `bucket`."""
@@ -155,7 +165,9 @@ def _to_record(service: ServiceConfig) -> dict[str, Any]:
             "region": service.backup.region,
             "ca_bundle": service.backup.ca_bundle,
             "insecure": service.backup.insecure,
+            "encryption": _encryption_record(service.backup.encryption),
         },
+        "bwlimit": service.bwlimit,
         "retention_days": service.retention_days,
         "object_lock": list(service.object_lock) if service.object_lock else None,
         "retention": dict(service.retention),
@@ -179,7 +191,9 @@ def _from_record(name: str, record: dict[str, Any]) -> ServiceConfig:
                 region=str(backup.get("region") or "us-east-1"),
                 ca_bundle=backup.get("ca_bundle"),
                 insecure=bool(backup.get("insecure", False)),
+                encryption=_encryption(backup.get("encryption")),
             ),
+            bwlimit=int(record["bwlimit"]) if record.get("bwlimit") else None,
             retention_days=float(record.get("retention_days", 7.0)),
             object_lock=_object_lock(record.get("object_lock")),
             retention=dict(record.get("retention") or {}),
@@ -189,6 +203,25 @@ def _from_record(name: str, record: dict[str, Any]) -> ServiceConfig:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{where} is malformed ({exc}): remove and add it again") from None
+
+
+def _encryption_record(encryption: Encryption | None) -> dict[str, Any] | None:
+    if encryption is None:
+        return None
+    # the SSE-C key stays in its own 0600 file: only the file's path is kept here
+    return {
+        "mode": encryption.mode,
+        "kms_key_id": encryption.kms_key_id,
+        "key_file": encryption.key_file,
+    }
+
+
+def _encryption(value: Any) -> Encryption | None:
+    if not value:
+        return None
+    return Encryption(
+        mode=str(value["mode"]), kms_key_id=value.get("kms_key_id"), key_file=value.get("key_file")
+    )
 
 
 def _object_lock(value: Any) -> tuple[str, int] | None:

@@ -74,6 +74,7 @@ async def run_backup(
                     bookkeeping=True,
                     record_checksums=True,
                     create_target=False,
+                    bwlimit=service.bwlimit,
                 ),
             )
             summary = await mirror_reporting(job, progress)

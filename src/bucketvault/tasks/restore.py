@@ -55,7 +55,11 @@ async def run_restore(
     progress: ProgressCallback | None = None,
 ) -> TaskResult:
     options = MirrorOptions(
-        overwrite=overwrite, remove=False, bookkeeping=False, allow_empty_source=True
+        overwrite=overwrite,
+        remove=False,
+        bookkeeping=False,
+        allow_empty_source=True,
+        bwlimit=service.bwlimit,
     )
     async with service_stores(service, params) as stores:
         target = stores.live.bucket(target_bucket)
@@ -66,6 +70,7 @@ async def run_restore(
                 remove=False,
                 bookkeeping=False,
                 filter=KeyFilter(exclude=(RESERVED + "*",)),
+                bwlimit=service.bwlimit,
             )
             job = MirrorJob(*await _plain(stores, backup_bucket, target_bucket, prefix), legacy)
             summary = await mirror_reporting(job, progress)
