@@ -33,6 +33,7 @@ from bucketvault.errors import (
     StoreError,
     UnrepresentableKeyError,
     UnsupportedError,
+    WriteOutcomeUnknown,
     content_mismatch,
 )
 from bucketvault.store.model import (
@@ -46,6 +47,7 @@ from bucketvault.store.model import (
     normalize_etag,
 )
 from bucketvault.store.s3_data import (
+    CONTENT_HEADERS,
     S3Reader,
     attributes_from_headers,
     collect,
@@ -242,7 +244,7 @@ class S3Bucket:
             etag, version = await self._put_streamed(key, full, chunks, size, content_md5, headers)
             expected: str | None = content_md5
         elif part_size is not None or size >= ep.multipart_threshold:
-            etag, expected, version = await multipart_upload(
+            etag, expected, version, resumed = await multipart_upload(
                 ep.wire,
                 where=where,
                 full_key=full,
@@ -252,7 +254,10 @@ class S3Bucket:
                 headers=headers,
                 part_headers=ep.sse.data,
                 content_md5=content_md5,
+                resume=ep.sse.etag_is_md5,
             )
+            if resumed:
+                await self._check_resumed(key, full, attributes)
         else:
             body = await collect(chunks, size, where)
             digest = md5_digest(body)
@@ -270,6 +275,26 @@ class S3Bucket:
         if not ep.sse.etag_is_md5:
             expected = None  # SSE-KMS and SSE-C ETags are not the content's MD5
         return WriteResult(etag=etag, size=size, expected_etag=expected, version_id=version)
+
+    async def _check_resumed(self, key: str, full: str, attributes: ObjectAttributes) -> None:
+        """An upload an earlier run started carries that run's headers: if the object's
+        attributes changed since, the object just completed has the old ones. It is then
+        written again from the start (the caller retries a `WriteOutcomeUnknown`; there
+        is no unfinished upload left to resume)."""
+        answer = await self._ep.wire.send(
+            "HEAD", self.where(key), bucket=self._name, key=full, headers=self._ep.sse.data
+        )
+        stored = attributes_from_headers(answer.headers, attributes.tags)
+        # a header left unset reads back as the server's default (a Content-Type)
+        changed = dict(stored.metadata) != dict(attributes.metadata) or any(
+            getattr(attributes, name) not in (None, getattr(stored, name))
+            for name in CONTENT_HEADERS
+        )
+        if changed:
+            raise WriteOutcomeUnknown(
+                f"{self.display}: {quote_key(key)} was completed from an upload an earlier "
+                "run began with other attributes; writing it again"
+            )
 
     async def _put_streamed(
         self,

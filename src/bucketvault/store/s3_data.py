@@ -32,6 +32,7 @@ from bucketvault.store.model import ObjectAttributes, ObjectInfo, normalize_etag
 from bucketvault.store.retry import RetryPolicy, retrying
 from bucketvault.store.s3_errors import Where, from_response, quote_key
 from bucketvault.store.s3_listing import parse_timestamp
+from bucketvault.store.s3_resume import Unfinished, abort_quietly, unfinished
 from bucketvault.store.s3_wire import (
     S3Wire,
     WireResponse,
@@ -280,19 +281,23 @@ async def multipart_upload(
     headers: Mapping[str, str],
     part_headers: Mapping[str, str],
     content_md5: str | None = None,
-) -> tuple[str, str, str | None]:
+    resume: bool = True,
+) -> tuple[str, str, str | None, bool]:
     """Upload as a multipart upload with the object's `headers` (`put_headers`, plus
     encryption); each part carries `part_headers` (SSE-C's key). Return (etag reported,
-    etag expected, version id the store gave the object). With `content_md5`, the
-    upload is aborted, not completed, unless the bytes hash to it."""
+    etag expected, version id the store gave the object, whether an earlier upload was
+    resumed). With `content_md5`, the
+    upload is aborted, not completed, unless the bytes hash to it.
+
+    With `resume` (part ETags are MD5s, so a stored part can be recognised), the key's
+    unfinished upload from an earlier run is continued: parts it holds with these very
+    bytes are not sent again (`s3_resume`). A cancelled upload (a paused or interrupted
+    run) is left for the next run to resume; one that failed is aborted."""
     bucket = where.bucket
     assert bucket is not None
     part_size = part_size_for(size, part_size)
-    created = await wire.send(
-        "POST", where, bucket=bucket, key=full_key, query={"uploads": ""}, headers=headers
-    )
-    root, ns = xml_children(created.body)
-    upload_id = root.findtext(f"{ns}UploadId") or ""
+    earlier = await unfinished(wire, where, bucket, full_key) if resume else Unfinished()
+    upload_id = earlier.upload_id or await _create(wire, where, bucket, full_key, headers)
     if not upload_id:
         raise PermanentStoreError(
             f"{where.endpoint} started a multipart upload of {quote_key(full_key)} without "
@@ -303,6 +308,9 @@ async def multipart_upload(
     pending: asyncio.Task[tuple[int, str]] | None = None
 
     async def upload(number: int, body: bytes, digest: bytes) -> tuple[int, str]:
+        stored = earlier.has(number, len(body), digest.hex())
+        if stored is not None:
+            return number, stored
         answer = await wire.send(
             "PUT",
             where,
@@ -333,14 +341,26 @@ async def multipart_upload(
         etag, version = await _complete(
             wire, where, full_key, upload_id, done, digests, part_headers
         )
-    except BaseException:
+    except BaseException as exc:
         if pending is not None:
             pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
-        await _abort(wire, where, full_key, upload_id)
+        if not (resume and isinstance(exc, asyncio.CancelledError)):
+            await _abort(wire, where, full_key, upload_id)
         raise
-    return etag, expected_multipart_etag(digests), version
+    await abort_quietly(wire, where, bucket, full_key, earlier.others)
+    return etag, expected_multipart_etag(digests), version, earlier.upload_id is not None
+
+
+async def _create(
+    wire: S3Wire, where: Where, bucket: str, key: str, headers: Mapping[str, str]
+) -> str:
+    created = await wire.send(
+        "POST", where, bucket=bucket, key=key, query={"uploads": ""}, headers=headers
+    )
+    root, ns = xml_children(created.body)
+    return root.findtext(f"{ns}UploadId") or ""
 
 
 async def _complete(
