@@ -258,7 +258,7 @@ def test_moto_to_seaweed_and_back(moto: LoopbackServer, seaweed: LoopbackServer)
     would store under another name (`a//b`, `/leading`) reported as not representable,
     with nothing left behind under a wrong name."""
     src, mid, back = new_bucket_name(), new_bucket_name(), new_bucket_name()
-    fill(moto, src, PORTABLE_KEYS + ["a//b", "/leading"])
+    fill(moto, src, [*PORTABLE_KEYS, "a//b", "/leading"])
     env = alias_env(m=moto, w=seaweed)
     there = run_cli("mirror", f"m/{src}", f"w/{mid}", env=env)
     assert there.exit_code == 7, there.stderr  # the two keys SeaweedFS cannot hold
