@@ -37,7 +37,14 @@ from bucketvault.loopback import LoopbackServer, free_port
 from measure import run_measured
 from report import evaluate, markdown, print_tables
 from tools import FAMILIES, TOOLS, Job, Tool, s5cmd_binary, venv_tool
-from workloads import WORKLOADS, Workload, rss_workload, total_bytes, write_source
+from workloads import (
+    WORKLOADS,
+    Workload,
+    noop_workload,
+    rss_workload,
+    total_bytes,
+    write_source,
+)
 
 BENCH = Path(__file__).resolve().parent
 RSS_TOOLS = {"bucketvault", "rclone[t32]"}  # the memory workload times only these
@@ -237,6 +244,61 @@ def run_workload(
     }
 
 
+def run_noop_workload(
+    workload: Workload, tools: list[Tool], workdir: Path, ctx: Context
+) -> dict[str, Any]:
+    """Only the no-op: source and destination already hold the same objects (the
+    destination's files are copies of the source's, mtimes kept), so every tool lists
+    both sides and finds nothing to do; each tool runs `ctx.repeat` times, interleaved."""
+    wdir = workdir / workload.name
+    src_root, dst_root = wdir / "src" / "rclone-data", wdir / "dst" / "rclone-data"
+    started = time.perf_counter()
+    manifest = write_source(workload, src_root)
+    shutil.copytree(src_root, dst_root)
+    src, dst = start_server(src_root), start_server(dst_root)
+    try:
+        for server in (src, dst):  # untimed: rclone serve s3 hashes every file once
+            if list_sizes(server, workload.bucket) != manifest:
+                raise SystemExit(f"{workload.name}: listing does not match what was written")
+        fill_s = time.perf_counter() - started
+        log(f"{workload.name}: {workload.title} (both sides ready in {fill_s:.1f} s)")
+        logs = ctx.logs / workload.name
+        logs.mkdir(parents=True, exist_ok=True)
+        for rep in range(ctx.repeat):
+            for tool in tools:
+                safe = re.sub(r"[^A-Za-z0-9]+", "-", tool.label).strip("-")
+                scratch = wdir / f"{safe}-{rep}"
+                scratch.mkdir(parents=True)
+                job = Job(bucket=workload.bucket, src=src, dst=dst, scratch=scratch)
+                record = run_phase(tool, job, "noop", manifest, ctx, logs / f"{safe}-{rep}.log")
+                record.update(
+                    workload=workload.name,
+                    tool=tool.label,
+                    family=tool.family,
+                    in_spec=tool.in_spec,
+                    rep=rep,
+                    objects=len(manifest),
+                    bytes=total_bytes(manifest),
+                )
+                ctx.results.append(record)
+                log(
+                    f"  {tool.label:22} noop  {record['wall_s']:8.2f} s  client CPU "
+                    f"{record['client_cpu_s']:6.2f} s  server CPU {record['server_cpu_s']:6.2f} s"
+                    f"  {record['status']}"
+                )
+    finally:
+        src.stop()
+        dst.stop()
+        shutil.rmtree(wdir, ignore_errors=True)
+    return {
+        "name": workload.name,
+        "title": workload.title,
+        "objects": len(manifest),
+        "bytes": total_bytes(manifest),
+        "source_ready_s": fill_s,
+    }
+
+
 # machine and versions ------------------------------------------------------------------
 
 
@@ -287,7 +349,14 @@ def machine() -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--workloads", default="W1,W2,W3,RSS", help="comma-separated: W1,W2,W3,RSS (default: all)"
+        "--workloads",
+        default="W1,W2,W3,RSS,NOOP",
+        help="comma-separated: W1,W2,W3,RSS,NOOP (default: all)",
+    )
+    parser.add_argument(
+        "--noop-counts",
+        default="10,100000",
+        help="object counts of the no-op-only workload (default: 10,100000)",
     )
     parser.add_argument(
         "--rss-counts",
@@ -343,13 +412,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     for w in args.workloads:
-        if w not in {*WORKLOADS, "RSS"}:
-            parser.error(f"unknown workload {w!r}: choose from W1, W2, W3, RSS")
+        if w not in {*WORKLOADS, "RSS", "NOOP"}:
+            parser.error(f"unknown workload {w!r}: choose from W1, W2, W3, RSS, NOOP")
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     for t in args.tools:
         if t not in FAMILIES:
             parser.error(f"unknown tool {t!r}: choose from {', '.join(FAMILIES)}")
     args.rss_counts = [int(c) for c in args.rss_counts.split(",") if c.strip()]
+    args.noop_counts = [int(c) for c in args.noop_counts.split(",") if c.strip()]
     if not 0 < args.scale <= 1000 or args.repeat < 1 or args.timeout <= 0:
         parser.error("--scale, --repeat and --timeout must be positive")
     return args
@@ -387,7 +457,11 @@ def main(argv: list[str] | None = None) -> int:
     workloads: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bv-bench-", dir=args.workdir) as tmp:
         for name in args.workloads:
-            if name == "RSS":
+            if name == "NOOP":
+                for count in args.noop_counts:
+                    wl = noop_workload(count).scaled(args.scale)
+                    workloads.append(run_noop_workload(wl, tools, Path(tmp), ctx))
+            elif name == "RSS":
                 rss_tools = [t for t in tools if t.label in RSS_TOOLS]
                 for count in args.rss_counts:
                     wl = rss_workload(count).scaled(args.scale)

@@ -60,6 +60,10 @@ def rss_workload(count: int) -> Workload:
     return Workload(f"RSS-{count}", f"{count:,} objects of 1 KiB", count, KiB, KiB, 4)
 
 
+def noop_workload(count: int) -> Workload:
+    return Workload(f"NOOP-{count}", f"no-op of {count:,} objects of 1 KiB", count, KiB, KiB, 5)
+
+
 def write_source(workload: Workload, root: Path) -> dict[str, int]:
     """Create the workload's bucket as files under `root`; return {key: size}."""
     pool = random.Random(workload.seed).randbytes(workload.max_size + 4 * KiB)
