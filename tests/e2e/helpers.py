@@ -69,3 +69,23 @@ def snapshot(server: LoopbackServer, bucket: str, *, tags: bool) -> dict[str, di
                 record["tags"] = {t["Key"]: t["Value"] for t in tag_set}
             result[key] = record
     return result
+
+
+def remove_bucket(server: LoopbackServer, bucket: str) -> None:
+    """Delete a bucket with everything in it (every version too), if it exists: tests on
+    the session's shared servers leave no bucket another test's backup would pick up."""
+    client = boto_client(server)
+    try:
+        client.head_bucket(Bucket=bucket)
+    except client.exceptions.ClientError:
+        return  # not there (never made, or the test removed it)
+    try:
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                client.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
+    except client.exceptions.ClientError:
+        pass  # no versions on this server (rclone serve s3): plain objects below
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+    client.delete_bucket(Bucket=bucket)

@@ -13,6 +13,7 @@ import uuid
 from bucketvault.errors import ExitCode
 from bucketvault.loopback import LoopbackServer
 from tests.conftest import boto_client
+from tests.e2e.conftest import Own
 from tests.e2e.helpers import Result, put, run_cli
 
 
@@ -41,19 +42,21 @@ def buckets(server: LoopbackServer, prefix: str) -> set[str]:
     return {b["Name"] for b in listed if b["Name"].startswith(prefix)}
 
 
-def seed(server: LoopbackServer, *bucket_names: str) -> None:
+def seed(server: LoopbackServer, own: Own, *bucket_names: str) -> None:
     client = boto_client(server)
     for bucket in bucket_names:
-        client.create_bucket(Bucket=bucket)
+        client.create_bucket(Bucket=own(server, bucket))
         put(server, bucket, "k.txt", bucket.encode())
 
 
-def test_include_exclude_and_map(moto: LoopbackServer, rclone: LoopbackServer) -> None:
+def test_include_exclude_and_map(moto: LoopbackServer, rclone: LoopbackServer, owned: Own) -> None:
     service, tag = names()
     long_name = f"{tag}-keep-" + "x" * (60 - len(tag) - 6)
     assert len(f"{service}-{long_name}") > 63
     short = f"{service}-long"
-    seed(moto, f"{tag}-keep-a", f"{tag}-keep-tmp1", f"{tag}-other", long_name)
+    seed(moto, owned, f"{tag}-keep-a", f"{tag}-keep-tmp1", f"{tag}-other", long_name)
+    owned(rclone, f"{service}-{tag}-keep-a")
+    owned(rclone, short)
     added = add(
         service, moto, rclone,
         "--include-bucket", f"{tag}-keep-*", "--exclude-bucket", "*-tmp*",
@@ -94,10 +97,13 @@ def test_include_exclude_and_map(moto: LoopbackServer, rclone: LoopbackServer) -
     assert steps == {"init-0:[init]", f"verify-{tag}-keep-a", f"verify-{long_name}"}
 
 
-def test_too_long_name_offers_a_mapping(moto: LoopbackServer, rclone: LoopbackServer) -> None:
+def test_too_long_name_offers_a_mapping(
+    moto: LoopbackServer, rclone: LoopbackServer, owned: Own
+) -> None:
     service, tag = names()
     long_name = f"{tag}-" + "y" * (60 - len(tag) - 1)
-    seed(moto, f"{tag}-fine", long_name)
+    seed(moto, owned, f"{tag}-fine", long_name)
+    owned(rclone, f"{service}-{tag}-fine")
     assert add(service, moto, rclone, "--include-bucket", f"{tag}-*").exit_code == 0
     result = start(service, rclone, "backup")
     assert result.exit_code != 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from bucketvault.errors import ExitCode
 from bucketvault.loopback import LoopbackServer
 from tests.conftest import boto_client, new_bucket_name
+from tests.e2e.conftest import Own
 from tests.e2e.helpers import alias_env, put, run_cli
 
 KEYS = ("a/b", "a/b/c", "a/bc", "a/b-old/x", "z")
@@ -26,17 +27,17 @@ def keys(server: LoopbackServer, bucket: str) -> list[str]:
     return sorted(item["Key"] for item in listed if not item["Key"].startswith(".bucketvault"))
 
 
-def seeded(server: LoopbackServer, names: tuple[str, ...] = KEYS) -> str:
-    bucket = new_bucket_name("src")
+def seeded(server: LoopbackServer, own: Own, names: tuple[str, ...] = KEYS) -> str:
+    bucket = own(server, new_bucket_name("src"))
     boto_client(server).create_bucket(Bucket=bucket)
     for key in names:
         put(server, bucket, key, key.encode())
     return bucket
 
 
-def test_mirror_one_object(s3: LoopbackServer, tmp_path: Path) -> None:
-    src = seeded(s3, ("dir/photo.jpg", "dir/photo.jpg.bak", "other"))
-    dst = new_bucket_name("dst")
+def test_mirror_one_object(s3: LoopbackServer, tmp_path: Path, owned: Own) -> None:
+    src = seeded(s3, owned, ("dir/photo.jpg", "dir/photo.jpg.bak", "other"))
+    dst = owned(s3, new_bucket_name("dst"))
     env = alias_env(s=s3)
     result = run_cli("mirror", f"s/{src}/dir/photo.jpg", f"s/{dst}", env=env)
     assert result.exit_code == 0, result.stderr
@@ -59,8 +60,8 @@ def test_mirror_one_object(s3: LoopbackServer, tmp_path: Path) -> None:
     assert keys(s3, dst) == ["2024/photo.jpg", "other", "photo.jpg"]
 
 
-def test_mirror_object_or_folder(moto: LoopbackServer) -> None:
-    src = seeded(moto)
+def test_mirror_object_or_folder(moto: LoopbackServer, owned: Own) -> None:
+    src = seeded(moto, owned)
     env = alias_env(s=moto)
     cases = {
         "a/b": ["b"],  # the object, not the folder beside it, not a/bc
@@ -70,7 +71,7 @@ def test_mirror_object_or_folder(moto: LoopbackServer) -> None:
         "": sorted(KEYS),
     }
     for path, want in cases.items():
-        dst = new_bucket_name("dst")
+        dst = owned(moto, new_bucket_name("dst"))
         source = f"s/{src}/{path}" if path else f"s/{src}"
         result = run_cli("mirror", source, f"s/{dst}", env=env)
         assert result.exit_code == 0, (path, result.stderr)
@@ -78,8 +79,8 @@ def test_mirror_object_or_folder(moto: LoopbackServer) -> None:
         assert got == want, (path, got)
 
 
-def test_mirror_overlap_is_judged_by_folders(moto: LoopbackServer) -> None:
-    src = seeded(moto)
+def test_mirror_overlap_is_judged_by_folders(moto: LoopbackServer, owned: Own) -> None:
+    src = seeded(moto, owned)
     env = alias_env(s=moto)
     onto_itself = run_cli("mirror", f"s/{src}/a/b", f"s/{src}/a", env=env)
     assert onto_itself.exit_code == ExitCode.USAGE and "overlap" in onto_itself.stderr
@@ -88,9 +89,10 @@ def test_mirror_overlap_is_judged_by_folders(moto: LoopbackServer) -> None:
     assert "a/b2/b" in keys(moto, src)
 
 
-def test_restore_prefix_follows_the_same_rule(moto: LoopbackServer) -> None:
+def test_restore_prefix_follows_the_same_rule(moto: LoopbackServer, owned: Own) -> None:
     service = f"p{uuid.uuid4().hex[:6]}"
-    bucket = seeded(moto, ("docs", "docs/a", "docs-old/b", "docsx"))
+    bucket = seeded(moto, owned, ("docs", "docs/a", "docs-old/b", "docsx"))
+    owned(moto, f"{service}-{bucket}")  # its backup bucket
     added = run_cli(
         "service", "add", service, "--endpoint", moto.url, "--backup-endpoint", moto.url,
         "--access-key", moto.access_key, "--include-bucket", bucket,
@@ -107,7 +109,7 @@ def test_restore_prefix_follows_the_same_rule(moto: LoopbackServer) -> None:
     assert backed.exit_code == 0, backed.stdout + backed.stderr
     cases = {"docs": ["docs"], "docs/": ["docs/a"], "docs-old": ["docs-old/b"], "do": []}
     for prefix, want in cases.items():
-        target = new_bucket_name("rst")
+        target = owned(moto, new_bucket_name("rst"))
         result = run_cli(
             f"--name={service}", "plan", "start", "restore", *creds,
             "-p", f"S3_BUCKET={service}-{bucket}", "-p", f"TARGET_BUCKET={target}",

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from bucketvault.errors import ExitCode
 from bucketvault.loopback import LoopbackServer, free_port
 from tests.conftest import boto_client, new_bucket_name
+from tests.e2e.conftest import Own
 from tests.e2e.helpers import Result, alias_env, put, run_cli
 
 WRONG = "wrong-secret-" + uuid.uuid4().hex
@@ -140,9 +139,9 @@ def test_wrong_live_secret_names_the_live_store(rclone: LoopbackServer) -> None:
 
 
 def test_wrong_backup_secret_names_the_backup_store(
-    rclone: LoopbackServer, moto: LoopbackServer
+    rclone: LoopbackServer, moto: LoopbackServer, owned: Own
 ) -> None:
-    bucket = new_bucket_name("live")
+    bucket = owned(moto, new_bucket_name("live"))
     boto_client(moto).create_bucket(Bucket=bucket)
     assert add(moto, rclone.url, moto.secret_key).exit_code == 0
     creds = ("-p", f"ACCESS_KEY_ID={rclone.access_key}", "-p", f"SECRET_ACCESS_KEY={WRONG}")
@@ -155,9 +154,9 @@ def test_wrong_backup_secret_names_the_backup_store(
 
 
 def test_mirror_names_the_alias_that_refused(
-    rclone: LoopbackServer, moto: LoopbackServer, tmp_path: pytest.TempPathFactory
+    rclone: LoopbackServer, moto: LoopbackServer, owned: Own
 ) -> None:
-    bucket = new_bucket_name("src")
+    bucket = owned(moto, new_bucket_name("src"))
     boto_client(moto).create_bucket(Bucket=bucket)
     put(moto, bucket, "a.txt", b"a")
     env = {
