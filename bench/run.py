@@ -164,6 +164,27 @@ def run_phase(
     return record
 
 
+def keep(
+    record: dict[str, Any],
+    ctx: Context,
+    workload: Workload,
+    tool: Tool,
+    rep: int,
+    manifest: dict[str, int],
+) -> None:
+    """Label one measured run and add it to the results."""
+    record.update(
+        workload=workload.name,
+        tool=tool.label,
+        family=tool.family,
+        in_spec=tool.in_spec,
+        rep=rep,
+        objects=len(manifest),
+        bytes=total_bytes(manifest),
+    )
+    ctx.results.append(record)
+
+
 def run_tool(
     tool: Tool,
     workload: Workload,
@@ -188,16 +209,7 @@ def run_tool(
         phases = ["copy", "noop"] if noop else ["copy"]
         for phase in phases:
             record = run_phase(tool, job, phase, manifest, ctx, logs / f"{safe}-{rep}.log")
-            record.update(
-                workload=workload.name,
-                tool=tool.label,
-                family=tool.family,
-                in_spec=tool.in_spec,
-                rep=rep,
-                objects=len(manifest),
-                bytes=total_bytes(manifest),
-            )
-            ctx.results.append(record)
+            keep(record, ctx, workload, tool, rep, manifest)
             log(
                 f"  {tool.label:22} {phase:5} {record['wall_s']:8.2f} s  "
                 f"rss {record['peak_rss_bytes'] / 1e6:7.1f} MB  {record['status']}"
@@ -271,16 +283,7 @@ def run_noop_workload(
                 scratch.mkdir(parents=True)
                 job = Job(bucket=workload.bucket, src=src, dst=dst, scratch=scratch)
                 record = run_phase(tool, job, "noop", manifest, ctx, logs / f"{safe}-{rep}.log")
-                record.update(
-                    workload=workload.name,
-                    tool=tool.label,
-                    family=tool.family,
-                    in_spec=tool.in_spec,
-                    rep=rep,
-                    objects=len(manifest),
-                    bytes=total_bytes(manifest),
-                )
-                ctx.results.append(record)
+                keep(record, ctx, workload, tool, rep, manifest)
                 log(
                     f"  {tool.label:22} noop  {record['wall_s']:8.2f} s  client CPU "
                     f"{record['client_cpu_s']:6.2f} s  server CPU {record['server_cpu_s']:6.2f} s"

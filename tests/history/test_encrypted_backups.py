@@ -9,30 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from bucketvault.loopback import LoopbackServer, loopback_server
 from tests.conftest import boto_client
 from tests.e2e.helpers import run_cli
 from tests.history.test_history_e2e import add_service, creds, fill, plan, view
+from tests.store.test_sse import kms_key
 
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LoopbackServer]:
     with loopback_server("moto", tmp_path / "live") as server:
         yield server
-
-
-def kms_key(server: LoopbackServer) -> str:
-    kms = boto3.client(
-        "kms",
-        endpoint_url=server.url,
-        aws_access_key_id=server.access_key,
-        aws_secret_access_key=server.secret_key,
-        region_name="us-east-1",
-    )
-    return str(kms.create_key()["KeyMetadata"]["KeyId"])
 
 
 def backed_up_keys(server: LoopbackServer, bucket: str) -> list[str]:
