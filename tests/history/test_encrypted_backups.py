@@ -4,6 +4,7 @@ gives the live bucket back exactly, and `--bwlimit` reaches the plan's steps."""
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from bucketvault.loopback import LoopbackServer, loopback_server
 from tests.conftest import boto_client
 from tests.e2e.helpers import run_cli
 from tests.history.test_history_e2e import add_service, creds, fill, plan, view
+from tests.security.leaks import leaks
 from tests.store.test_sse import kms_key
 
 
@@ -41,6 +43,7 @@ def test_encrypted_backup_restores_exactly(
 ) -> None:
     # moto keeps SSE-S3 and SSE-KMS; SeaweedFS keeps SSE-C (moto ignores it)
     kind = "seaweed" if mode == "c" else "moto"
+    sse_key = b""
     with loopback_server(kind, tmp_path / "backup") as backup:
         options = ["--sse", mode, "--bwlimit", "64M"]
         read_extra: dict[str, Any] = {}
@@ -48,12 +51,12 @@ def test_encrypted_backup_restores_exactly(
             key_id = kms_key(backup)
             options += ["--sse-kms-key-id", key_id]
         if mode == "c":
-            key = os.urandom(32)
+            sse_key = os.urandom(32)
             key_file = tmp_path / "backup.key"
-            key_file.write_bytes(key)
+            key_file.write_bytes(sse_key)
             key_file.chmod(0o600)
             options += ["--sse-c-key-file", str(key_file)]
-            read_extra = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+            read_extra = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": sse_key}
         add_service(live, backup, *options)
         fill(live, "data", odd=False)
         before = view(live, "data")
@@ -74,6 +77,16 @@ def test_encrypted_backup_restores_exactly(
         restored = plan("start", "restore", *creds(backup), "-p", "S3_BUCKET=minio-data")
         assert restored.exit_code == 0, restored.stderr
         assert view(live, "data") == before
+        if mode == "c":  # the key is nowhere but in its own file
+            said = [started, restored, plan("status", "backup"), plan("logs", "backup")]
+            said.append(run_cli("service", "show", "minio"))
+            key_forms = [base64.b64encode(sse_key).decode(), sse_key.hex()]
+            for result in said:
+                assert not leaks(key_forms, result.stdout + result.stderr)
+            for path in bucketvault_home.rglob("*"):
+                if path.is_file():
+                    data = path.read_bytes()
+                    assert sse_key not in data and not leaks(key_forms, data), path
 
 
 def test_bad_encryption_options_save_nothing(
