@@ -236,6 +236,15 @@ CASES = [
          "S3_BUCKET=minio-x"), ExitCode.USAGE, "start it again", _completed_backup),
     Case("resume with an unreadable --secret-file", (*P, "resume", "backup", "--secret-file",
          "/nonexistent/secret"), ExitCode.USAGE, "cannot read"),
+    Case("bandwidth limit that is not a rate", ("mirror", "live/photos", "FILES", "--bwlimit",
+         "fast"), ExitCode.USAGE, "not a rate"),
+    Case("unknown server-side encryption", ("service", "add", "x", "--endpoint",
+         "http://127.0.0.1:9", "--no-check", "--sse", "aes"), ExitCode.USAGE, "not one of"),
+    Case("SSE-C without its key file", ("service", "add", "x", "--endpoint",
+         "http://127.0.0.1:9", "--no-check", "--sse", "c"), ExitCode.USAGE, "--sse-c-key-file"),
+    Case("SSE-C key file missing", ("service", "add", "x", "--endpoint", "http://127.0.0.1:9",
+         "--no-check", "--sse", "c", "--sse-c-key-file", "/nonexistent/key"), ExitCode.USAGE,
+         "cannot read the SSE-C key file"),
 ]  # fmt: skip
 
 
