@@ -41,6 +41,8 @@ class KeyFilter:
     older_than: datetime | None = None
 
     def key_selected(self, key: str) -> bool:
+        if not self.include and not self.exclude:
+            return True  # no globs: the common case, checked for every key of a listing
         if self.include and not any(fnmatchcase(key, glob) for glob in self.include):
             return False
         return not any(fnmatchcase(key, glob) for glob in self.exclude)

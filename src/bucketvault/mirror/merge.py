@@ -26,7 +26,11 @@ class Pair:
     target: ObjectInfo | None
 
 
-async def _ordered(listing: AsyncIterator[ObjectInfo], side: str) -> AsyncIterator[ObjectInfo]:
+async def _ordered(
+    listing: AsyncIterator[ObjectInfo], side: str
+) -> AsyncIterator[tuple[bytes, ObjectInfo]]:
+    """The listing with each key's sort order, computed once here and used both to check
+    the order and to merge."""
     previous: bytes | None = None
     async for info in listing:
         current = sort_key(info.key)
@@ -35,7 +39,7 @@ async def _ordered(listing: AsyncIterator[ObjectInfo], side: str) -> AsyncIterat
                 f"the {side} listing is not in key order at {info.key!r}: refusing to compare"
             )
         previous = current
-        yield info
+        yield current, info
 
 
 async def merge(
@@ -47,14 +51,14 @@ async def merge(
     src = await anext(src_iter, None)
     dst = await anext(dst_iter, None)
     while src is not None or dst is not None:
-        if dst is None or (src is not None and sort_key(src.key) < sort_key(dst.key)):
+        if dst is None or (src is not None and src[0] < dst[0]):
             assert src is not None
-            yield Pair(src.key, src, None)
+            yield Pair(src[1].key, src[1], None)
             src = await anext(src_iter, None)
-        elif src is None or sort_key(dst.key) < sort_key(src.key):
-            yield Pair(dst.key, None, dst)
+        elif src is None or dst[0] < src[0]:
+            yield Pair(dst[1].key, None, dst[1])
             dst = await anext(dst_iter, None)
         else:
-            yield Pair(src.key, src, dst)
+            yield Pair(src[1].key, src[1], dst[1])
             src = await anext(src_iter, None)
             dst = await anext(dst_iter, None)
