@@ -69,24 +69,11 @@ def set_alias(
         insecure=insecure,
     )
     if check:
-        _check(name, config)
+        from bucketvault.cli.store_checks import check_alias
+
+        check_alias(name, config)
     save_alias(name, config)
     output.info(f"Alias {name!r} saved.")
-
-
-def _check(name: str, config: EndpointConfig) -> None:
-    import asyncio
-
-    from bucketvault.cli.service_cmd import not_saved
-    from bucketvault.errors import NotFoundError, StoreError
-    from bucketvault.tasks.probe import probe
-    from bucketvault.tasks.roles import alias_role
-
-    try:
-        asyncio.run(probe(config, alias_role(name, config.url)))
-    except (StoreError, NotFoundError) as exc:
-        not_saved(exc, f"alias {name!r}")
-        raise
 
 
 @app.command("list")

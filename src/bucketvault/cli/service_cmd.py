@@ -20,10 +20,7 @@ from bucketvault.config.endpoint import (
     validate_endpoint_url,
 )
 from bucketvault.errors import (
-    BucketvaultError,
     ConflictError,
-    NotFoundError,
-    StoreError,
     UsageError,
 )
 from bucketvault.units import bandwidth_limit
@@ -225,48 +222,15 @@ def add(
         bwlimit=rate,
     )
     if check:
-        _check_stores(service)
+        from bucketvault.cli.store_checks import check_service
+
+        check_service(service)
     if lock is not None:
         _check_object_lock(backup, name, lock)
     save_service(service)
     save_targets(name, targets)
     prefix = name.replace("/", "")
     output.info(f"Service {name!r} added: backups go to {backup_endpoint} as {prefix}-<bucket>.")
-
-
-def _check_stores(service: ServiceConfig) -> None:
-    """Both stores, as `mc alias set` checks one; a failure saves nothing."""
-    import asyncio
-    import os
-
-    from bucketvault.cli.credentials import BACKUP_KEY_ENV, BACKUP_SECRET_ENV
-    from bucketvault.config.secret import Secret
-    from bucketvault.tasks.endpoints import service_roles
-    from bucketvault.tasks.probe import probe
-
-    key, secret = os.environ.get(BACKUP_KEY_ENV), os.environ.get(BACKUP_SECRET_ENV)
-    backup = (
-        service.backup.endpoint(key, Secret(secret))
-        if key and secret
-        else service.backup.endpoint(None, None)
-    )
-    live_named, backup_named = service_roles(service)
-
-    async def both() -> None:
-        await probe(service.endpoint, live_named)
-        await probe(backup, backup_named)
-
-    try:
-        asyncio.run(both())
-    except (StoreError, NotFoundError) as exc:
-        not_saved(exc, f"service {service.name!r}")
-        raise
-
-
-def not_saved(exc: StoreError | NotFoundError, what: str) -> BucketvaultError:
-    """`exc` itself (same class, so the same exit code), now saying nothing was saved."""
-    exc.args = (f"{exc}; {what} was not saved (fix that, or pass --no-check to save it untested)",)
-    return exc
 
 
 def _encryption(
