@@ -145,6 +145,11 @@ def classify(exc: BaseException) -> ErrorClass:
     return ErrorClass.FATAL
 
 
+# the code of a `TransientStoreError` for a store that could not be reached at all
+# (refused, timed out connecting): retried only a few times (`store.retry`)
+UNREACHABLE = "Unreachable"
+
+
 def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, BucketvaultError):
         return exc.exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bucketvault.errors import (
+    UNREACHABLE,
     AccessDeniedError,
     NoSuchKeyError,
     TransientStoreError,
@@ -90,6 +91,33 @@ async def test_waits_are_full_jitter_and_capped() -> None:
 
 def test_policy_defaults_and_validation() -> None:
     policy = RetryPolicy()
-    assert (policy.attempts, policy.base_delay, policy.max_delay) == (6, 0.2, 10.0)
+    assert (policy.attempts, policy.base_delay, policy.max_delay) == (16, 0.1, 5.0)
+    assert policy.unreachable_attempts == 4
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
+
+
+async def test_one_budget_per_failure_and_a_short_one_for_a_store_that_is_down() -> None:
+    """An error whose retries a lower layer spent is not retried again above it; a store
+    that cannot be reached at all gets `unreachable_attempts` tries, not `attempts`."""
+    calls = {"inner": 0, "down": 0}
+    policy = RetryPolicy(attempts=5, base_delay=0.0, max_delay=0.0, unreachable_attempts=2)
+
+    async def flaky() -> None:
+        calls["inner"] += 1
+        raise TransientStoreError("busy")
+
+    async def inner() -> None:
+        await retrying(flaky, policy)
+
+    with pytest.raises(TransientStoreError):
+        await retrying(inner, policy)
+    assert calls["inner"] == 5  # not 5 x 5
+
+    async def down() -> None:
+        calls["down"] += 1
+        raise TransientStoreError("cannot reach", code=UNREACHABLE)
+
+    with pytest.raises(TransientStoreError):
+        await retrying(down, policy)
+    assert calls["down"] == 2

@@ -20,19 +20,22 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bucketvault.errors import ErrorClass, classify
+from bucketvault.errors import UNREACHABLE, ErrorClass, classify
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """`attempts` tries in all; the n-th retry waits a random time in
+    """`attempts` tries in all (`unreachable_attempts` when the store cannot be reached
+    at all: a store that is down fails in about a second, while one that fails half its
+    requests still completes); the n-th retry waits a random time in
     [0, min(max_delay, base_delay * 2**(n-1))]."""
 
-    attempts: int = 6
-    base_delay: float = 0.2
-    max_delay: float = 10.0
+    attempts: int = 16
+    base_delay: float = 0.1
+    max_delay: float = 5.0
+    unreachable_attempts: int = 4
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -88,7 +91,10 @@ async def retrying(
         except Exception as exc:
             if retries_spent(exc) or classify(exc) is not ErrorClass.TRANSIENT:
                 raise
-            if attempt >= policy.attempts:
+            limit = policy.attempts
+            if getattr(exc, "code", None) == UNREACHABLE:
+                limit = min(limit, policy.unreachable_attempts)
+            if attempt >= limit:
                 with contextlib.suppress(AttributeError):
                     exc.__dict__[_SPENT] = True
                 raise

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bucketvault.errors import (
+    UNREACHABLE,
     AccessDeniedError,
     BucketvaultError,
     NoSuchBucketError,
@@ -240,7 +241,7 @@ def _refused_or_failed(exc: BaseException) -> str:
 
 def _unreachable(where: Where, why: str) -> TransientStoreError:
     hint = "is the server running?" if "refused" in why else "check the URL and the network"
-    return TransientStoreError(f"cannot reach {where.endpoint}: {why} — {hint}")
+    return TransientStoreError(f"cannot reach {where.endpoint}: {why} — {hint}", code=UNREACHABLE)
 
 
 def _cut_off(where: Where, why: str) -> TransientStoreError:
