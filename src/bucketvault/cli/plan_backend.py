@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,6 +23,9 @@ from bucketvault.errors import (
     StoreError,
     UsageError,
 )
+
+# how long a foreground run waits for its webhooks before the CLI exits
+WEBHOOK_WAIT_S = 10.0
 
 if TYPE_CHECKING:
     import httpx
@@ -175,4 +179,26 @@ class LocalBackend:
         return self.manager.running_pid(plan) is None and self.manager.has_runnable(plan)
 
     async def run(self, plan: str) -> Status:
-        return await self.manager.run(plan, interrupt_on_cancel=True)
+        started = time.time()
+        status = await self.manager.run(plan, interrupt_on_cancel=True)
+        await self._tell_end(plan, status, started)
+        return status
+
+    async def _tell_end(self, plan: str, status: Status, started: float) -> None:
+        """A run in the foreground (by hand, or from cron) counts like one of `bucketvault
+        serve`: it goes into the run history that /metrics and the web view read, and to
+        the service's webhooks, waited for a few seconds at most before the CLI exits."""
+        from bucketvault.notify import Notifier, load_targets
+        from bucketvault.plans.scheduler import RunEnd
+        from bucketvault.plans.status import Status
+        from bucketvault.runs import RunStore, record_run
+
+        if status not in (Status.COMPLETE, Status.ERROR):
+            return
+        manager = self.manager
+        end = RunEnd(manager.service, plan, status, started, time.time())
+        record = record_run(manager.state, end)
+        RunStore(manager.state).add(record)
+        notifier = Notifier(load_targets)
+        notifier.notify(record)
+        await notifier.aclose(grace=WEBHOOK_WAIT_S)
