@@ -185,6 +185,17 @@ def keep(
     ctx.results.append(record)
 
 
+def summary(workload: Workload, manifest: dict[str, int], ready_s: float) -> dict[str, Any]:
+    """What the results say of a workload."""
+    return {
+        "name": workload.name,
+        "title": workload.title,
+        "objects": len(manifest),
+        "bytes": total_bytes(manifest),
+        "source_ready_s": ready_s,
+    }
+
+
 def run_tool(
     tool: Tool,
     workload: Workload,
@@ -247,13 +258,7 @@ def run_workload(
     finally:
         src.stop()
         shutil.rmtree(wdir, ignore_errors=True)
-    return {
-        "name": workload.name,
-        "title": workload.title,
-        "objects": len(manifest),
-        "bytes": total_bytes(manifest),
-        "source_ready_s": fill_s,
-    }
+    return summary(workload, manifest, fill_s)
 
 
 def run_noop_workload(
@@ -293,13 +298,7 @@ def run_noop_workload(
         src.stop()
         dst.stop()
         shutil.rmtree(wdir, ignore_errors=True)
-    return {
-        "name": workload.name,
-        "title": workload.title,
-        "objects": len(manifest),
-        "bytes": total_bytes(manifest),
-        "source_ready_s": fill_s,
-    }
+    return summary(workload, manifest, fill_s)
 
 
 # machine and versions ------------------------------------------------------------------
