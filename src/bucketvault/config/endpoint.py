@@ -35,11 +35,6 @@ class Encryption:
         if self.mode != "kms" and self.kms_key_id:
             raise ConfigError("--sse-kms-key-id goes with --sse kms only")
 
-    @property
-    def etag_is_md5(self) -> bool:
-        """Whether a single-part object's ETag is still its MD5 (AWS: only under SSE-S3)."""
-        return self.mode == "s3"
-
 
 @dataclass(frozen=True, slots=True)
 class EndpointConfig:

@@ -27,16 +27,12 @@ from bucketvault.store.model import (
 )
 
 MiB = 1024 * 1024
-COMMON_PART_SIZES = tuple(
-    n * MiB for n in (5, 8, 10, 15, 16, 25, 32, 50, 64, 100, 128, 200, 256, 512, 1024)
-)
-
-
 # The part sizes clients upload in, most likely first for a MinIO store: mc (minio-go)
 # 16 MiB, aws-cli and boto3 8 MiB, rclone 5 MiB, then the other common ones.
 LAYOUT_PREFERENCE = tuple(
     n * MiB for n in (16, 8, 5, 10, 15, 25, 32, 50, 64, 100, 128, 200, 256, 512, 1024)
 )
+COMMON_PART_SIZES = tuple(sorted(LAYOUT_PREFERENCE))
 
 
 def layout_part_size(info: ObjectInfo) -> int | None:

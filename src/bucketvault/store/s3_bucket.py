@@ -194,7 +194,12 @@ class S3Bucket:
                     )
                 )
             except PermanentStoreError as exc:
-                raise self._version_refused(exc, where, version_id) from exc
+                refused = (
+                    None if version_id is None else self._version_refused(exc, where, version_id)
+                )
+                if refused is None:
+                    raise
+                raise refused from exc
             count = tag_count(answer.headers)
             if version_id is None:
                 tags = await self._ep.tags(where, full, tag_count=count)
@@ -207,10 +212,10 @@ class S3Bucket:
             )
 
     def _version_refused(
-        self, exc: PermanentStoreError, where: Where, version_id: str | None
-    ) -> PermanentStoreError:
-        if version_id is None:
-            return exc
+        self, exc: PermanentStoreError, where: Where, version_id: str
+    ) -> PermanentStoreError | None:
+        """What a refused GET of one version means; None when nothing more than the
+        refusal itself."""
         if exc.code == "MethodNotAllowed" or exc.status == 405:
             # S3 answers a GET of a delete marker's version id with 405
             return NoSuchKeyError(
@@ -221,7 +226,7 @@ class S3Bucket:
             )
         if isinstance(exc, UnsupportedError):
             return no_versions(self._ep, self._name, exc)
-        return exc
+        return None
 
     async def write(
         self,
