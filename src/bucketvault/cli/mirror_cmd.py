@@ -15,10 +15,11 @@ from bucketvault.cli import output
 from bucketvault.cli.context import global_options
 from bucketvault.config.locations import Location, parse_location
 from bucketvault.errors import ExitCode, UsageError
+from bucketvault.scaleout.choice import check_executor
 from bucketvault.units import bandwidth_limit
 
 if TYPE_CHECKING:
-    from bucketvault.mirror import MirrorOptions, MirrorSummary
+    from bucketvault.mirror import MirrorJob, MirrorOptions, MirrorSummary
     from bucketvault.mirror.decide import Action
     from bucketvault.store.base import Bucket, Endpoint
     from bucketvault.tasks.roles import StoreRole
@@ -78,7 +79,14 @@ async def _check_new_bucket(bucket: Bucket, location: Location) -> None:
 
 
 async def _run(
-    source: Location, target: Location, options: MirrorOptions, *, json_lines: bool, show: bool
+    source: Location,
+    target: Location,
+    options: MirrorOptions,
+    *,
+    json_lines: bool,
+    show: bool,
+    executor: str = "inline",
+    executor_workers: int | None = None,
 ) -> MirrorSummary:
     from bucketvault.cli.progress import live_progress
     from bucketvault.mirror import MirrorJob, MirrorStats, run_mirror
@@ -108,10 +116,28 @@ async def _run(
             pair = await _buckets(source_endpoint, source, target_endpoint, target)
             job = MirrorJob(*pair, options)
             async with live_progress(stats.snapshot, json_lines=json_lines, enabled=show):
-                return await run_mirror(job, stats=stats, on_action=on_action)
+                if executor == "inline" or not _spreadable(job):
+                    return await run_mirror(job, stats=stats, on_action=on_action)
+                from bucketvault.scaleout.run import run_spread
+
+                return await run_spread(
+                    job,
+                    (source.endpoint, target.endpoint),
+                    executor,
+                    executor_workers,
+                    stats=stats,
+                    on_action=on_action,
+                )
     finally:
         await source_endpoint.close()
         await target_endpoint.close()
+
+
+def _spreadable(job: MirrorJob) -> bool:
+    """A single object is not worth spreading: it goes the one-process way."""
+    from bucketvault.mirror.narrow import Narrowed
+
+    return not isinstance(job.source, Narrowed)
 
 
 def mirror(
@@ -153,7 +179,20 @@ def mirror(
     older_than: Annotated[
         str | None, typer.Option(help="Only objects modified before this age/date.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Objects copied concurrently.")] = 32,
+    workers: Annotated[
+        int, typer.Option(help="Objects copied concurrently (by each executor worker).")
+    ] = 32,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where the work runs: inline (this process), processes (worker processes "
+            "on this machine) or ray (the Ray cluster at $RAY_ADDRESS, or a local one)."
+        ),
+    ] = "inline",
+    executor_workers: Annotated[
+        int | None,
+        typer.Option(help="Workers for --executor processes/ray (default: one per CPU)."),
+    ] = None,
     bwlimit: Annotated[
         str | None,
         typer.Option(
@@ -193,7 +232,18 @@ def mirror(
             older_than=parse_age(older_than) if older_than else None,
         ),
     )
-    summary = asyncio.run(_run(src, dst, options, json_lines=json_output, show=opts.verbosity >= 0))
+    check_executor(executor, executor_workers)
+    summary = asyncio.run(
+        _run(
+            src,
+            dst,
+            options,
+            json_lines=json_output,
+            show=opts.verbosity >= 0,
+            executor=executor,
+            executor_workers=executor_workers,
+        )
+    )
     if json_output:
         output.print_json(summary.as_dict())
     elif opts.verbosity >= 0:

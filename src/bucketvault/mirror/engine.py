@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -21,10 +21,13 @@ from bucketvault.mirror.decide import Action, Policy, decide, on_difference
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.identity import Identity
 from bucketvault.mirror.merge import Pair, merge
-from bucketvault.mirror.stages import first_error, nothing
+from bucketvault.mirror.ranges import WHOLE, KeyRange
+from bucketvault.mirror.stages import first_error
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
 from bucketvault.mirror.transfer import TransferSettings, copy_object, recorded_identity
 from bucketvault.store.base import Bucket
+from bucketvault.store.keys import sort_key
+from bucketvault.store.model import ObjectInfo
 from bucketvault.store.retry import RetryPolicy, counting_retries
 
 ActionListener = Callable[[str, Action, int], None]
@@ -73,7 +76,7 @@ class MirrorJob:
     options: MirrorOptions = field(default_factory=MirrorOptions)
 
 
-class _DeleteSpool:
+class DeleteSpool:
     """Keys to delete, on disk until the copy phase has ended cleanly."""
 
     def __init__(self) -> None:
@@ -98,6 +101,33 @@ class _DeleteSpool:
             self._file.close()
 
 
+@dataclass(frozen=True, slots=True)
+class RangeScope:
+    """One part of a mirror run: the keys of `key_range`, stopping once `max_keys` keys
+    were listed (source and target together) or `max_bytes` planned for copying, so a
+    worker hands the rest back to be shared out (`ranges.split_remainder`)."""
+
+    key_range: KeyRange = WHOLE
+    max_keys: int | None = None
+    max_bytes: int | None = None
+    sample_every: int = 0  # keep every n-th listed key, to cut the rest by
+
+    def full(self, listed: int, planned_bytes: int) -> bool:
+        return (self.max_keys is not None and listed >= self.max_keys) or (
+            self.max_bytes is not None and planned_bytes >= self.max_bytes
+        )
+
+
+@dataclass(slots=True)
+class CopyPhase:
+    """What a copy phase leaves: keys to delete (applied only after every part of the
+    run ended cleanly), and where it stopped when its budget ran out."""
+
+    deletes: DeleteSpool
+    stopped_after: str | None = None
+    sample: list[str] = field(default_factory=list)
+
+
 async def run_mirror(
     job: MirrorJob,
     *,
@@ -111,19 +141,30 @@ async def run_mirror(
     requests are retried by the store itself; here only whole objects are (a broken
     stream cannot be resumed), so retries never multiply.
     """
+    stats = stats if stats is not None else MirrorStats()
+    target_exists = await prepare_buckets(job, stats)
+    tell = on_action or _ignore
+    phase = CopyPhase(DeleteSpool())
+    try:
+        with counting_retries(stats.count_retry):
+            phase = await copy_phase(job, stats, tell, target_exists=target_exists)
+            await delete_phase(job, phase.deletes, stats, tell)
+    finally:
+        phase.deletes.close()
+    stats.finish()
+    return stats.snapshot()
+
+
+def _ignore(_key: str, _action: Action, _size: int) -> None:
+    pass
+
+
+async def prepare_buckets(job: MirrorJob, stats: MirrorStats) -> bool:
+    """Check the source exists and create the target when allowed; whether the target
+    exists now (a dry run creates nothing)."""
     options = job.options
     source, target = job.source, job.target
-    stats = stats if stats is not None else MirrorStats()
     stats.source, stats.target, stats.dry_run = source.display, target.display, options.dry_run
-    policy = Policy(overwrite=options.overwrite, remove=options.remove, filter=options.filter)
-    settings = TransferSettings(
-        bookkeeping=options.bookkeeping,
-        record_checksums=options.record_checksums,
-        retry=options.retry,
-        bandwidth=None if options.bwlimit is None else BandwidthLimit(options.bwlimit),
-    )
-    tell = on_action or (lambda _key, _action, _size: None)
-
     if not await source.exists():
         raise NoSuchBucketError(
             f"source bucket {source.display} does not exist: nothing was changed"
@@ -134,14 +175,53 @@ async def run_mirror(
             raise NoSuchBucketError(f"target bucket {target.display} does not exist")
         await target.create()
         target_exists = True
+    return target_exists
 
+
+async def _listing(
+    bucket: Bucket, key_range: KeyRange, exists: bool = True
+) -> AsyncIterator[ObjectInfo]:
+    if not exists:
+        return
+    async for info in bucket.list(start_after=key_range.start_after):
+        if key_range.last is not None and key_range.past_end(sort_key(info.key)):
+            return
+        yield info
+
+
+async def copy_phase(
+    job: MirrorJob,
+    stats: MirrorStats,
+    tell: ActionListener,
+    *,
+    target_exists: bool,
+    scope: RangeScope | None = None,
+) -> CopyPhase:
+    """List both sides (within `scope`), decide, and copy; deletions are only collected."""
+    options = job.options
+    source, target = job.source, job.target
+    scope = scope or RangeScope()
+    policy = Policy(overwrite=options.overwrite, remove=options.remove, filter=options.filter)
+    settings = TransferSettings(
+        bookkeeping=options.bookkeeping,
+        record_checksums=options.record_checksums,
+        retry=options.retry,
+        bandwidth=None if options.bwlimit is None else BandwidthLimit(options.bwlimit),
+    )
     queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=options.workers * 4)
     large_slots = asyncio.Semaphore(options.large_workers)
-    deletes = _DeleteSpool()
+    phase = CopyPhase(DeleteSpool())
 
     async def list_and_decide() -> None:
-        target_listing = target.list() if target_exists else nothing()
-        async for pair in merge(source.list(), target_listing):
+        listed = planned = 0
+        pairs = merge(
+            _listing(source, scope.key_range),
+            _listing(target, scope.key_range, target_exists),
+        )
+        async for pair in pairs:
+            listed += (pair.source is not None) + (pair.target is not None)
+            if scope.sample_every and listed % scope.sample_every < 2:
+                phase.sample.append(pair.key)
             if pair.source is not None:
                 stats.listed_source += 1
             if pair.target is not None:
@@ -150,6 +230,7 @@ async def run_mirror(
             size = pair.source.size if pair.source is not None else 0
             if action in (Action.COPY, Action.UPDATE):
                 stats.plan_copy(size)
+                planned += size
                 tell(pair.key, action, size)
                 if not options.dry_run:
                     await queue.put(pair)
@@ -161,11 +242,15 @@ async def run_mirror(
                 stats.conflict(pair.key)
                 tell(pair.key, action, size)
             elif action is Action.DELETE:
-                deletes.add(pair.key)
+                phase.deletes.add(pair.key)
             elif action is Action.KEEP:
                 stats.kept_extra += 1
             else:
                 stats.ignored += 1
+            if scope.full(listed, planned):
+                phase.stopped_after = pair.key
+                break
+        await pairs.aclose()
         for _ in range(options.workers):
             await queue.put(None)
 
@@ -201,22 +286,18 @@ async def run_mirror(
                     raise
                 stats.fail(pair.key, str(exc), transient=kind is ErrorClass.TRANSIENT)
 
-    def count_retry() -> None:
-        stats.retries += 1
-
     try:
-        with counting_retries(count_retry):
-            async with asyncio.TaskGroup() as group:
-                group.create_task(list_and_decide())
-                for _ in range(options.workers):
-                    group.create_task(worker())
-            await _delete_phase(job, deletes, stats, tell)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(list_and_decide())
+            for _ in range(options.workers):
+                group.create_task(worker())
     except BaseExceptionGroup as group_error:
+        phase.deletes.close()
         raise first_error(group_error) from None
-    finally:
-        deletes.close()
-    stats.finish()
-    return stats.snapshot()
+    except BaseException:
+        phase.deletes.close()
+        raise
+    return phase
 
 
 def _refusal(options: MirrorOptions, stats: MirrorStats, count: int) -> str | None:
@@ -232,9 +313,10 @@ def _refusal(options: MirrorOptions, stats: MirrorStats, count: int) -> str | No
     return None
 
 
-async def _delete_phase(
-    job: MirrorJob, deletes: _DeleteSpool, stats: MirrorStats, tell: ActionListener
+async def delete_phase(
+    job: MirrorJob, deletes: DeleteSpool, stats: MirrorStats, tell: ActionListener
 ) -> None:
+    """Delete the spooled keys, unless something in the run makes that unsafe."""
     if deletes.count == 0:
         return
     options = job.options

@@ -7,7 +7,7 @@ on one side — and absent objects get copied over or deleted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from bucketvault.errors import BucketvaultError
@@ -44,7 +44,7 @@ async def _ordered(
 
 async def merge(
     source: AsyncIterator[ObjectInfo], target: AsyncIterator[ObjectInfo]
-) -> AsyncIterator[Pair]:
+) -> AsyncGenerator[Pair]:
     """Yield one `Pair` per distinct key, in key order."""
     src_iter = _ordered(source, "source")
     dst_iter = _ordered(target, "target")

@@ -84,6 +84,25 @@ class MirrorSummary:
         return ExitCode.OK
 
 
+_COUNTS = (
+    "listed_source",
+    "listed_target",
+    "planned_objects",
+    "planned_bytes",
+    "copied",
+    "copied_bytes",
+    "transferred_bytes",
+    "skipped",
+    "conflicts",
+    "deleted",
+    "kept_extra",
+    "ignored",
+    "failed",
+    "retries",
+    "failed_transient",
+)
+
+
 @dataclass
 class MirrorStats:
     source: str = ""
@@ -143,6 +162,18 @@ class MirrorStats:
             self.failed_transient += 1
         if len(self.failed_objects) < MAX_LISTED_KEYS:
             self.failed_objects.append(FailedObject(key, error))
+
+    def count_retry(self) -> None:
+        self.retries += 1
+
+    def absorb(self, part: MirrorSummary) -> None:
+        """Add the counts of one finished part of the run (a key range a worker did)."""
+        for name in _COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        room = MAX_LISTED_KEYS - len(self.conflict_keys)
+        self.conflict_keys.extend(part.conflict_keys[: max(0, room)])
+        room = MAX_LISTED_KEYS - len(self.failed_objects)
+        self.failed_objects.extend(part.failed_objects[: max(0, room)])
 
     def finish(self) -> None:
         self.finished = True

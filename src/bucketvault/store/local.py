@@ -200,6 +200,10 @@ class LocalBucket:
         return self._name
 
     @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
     def display(self) -> str:
         return f"{self._ep.display}/{self._name}/{self._prefix}"
 

@@ -1,0 +1,112 @@
+"""Parts of the key space that list and copy independently, and how to cut them finer.
+
+A `KeyRange` is the keys `k` with `start_after < k <= last` in listing order
+(`keys.sort_key`): S3's `StartAfter` gives the lower bound, the lister stops past the
+upper one. Ranges that share a bound never share a key, so a bucket cut into ranges is
+listed exactly once, in parallel.
+
+Nobody knows where a bucket's keys lie before listing it, so a range is cut while it is
+being worked on: the worker that stops after its budget hands back the rest of its range
+with a sample of the keys it saw, and `split_remainder` cuts the rest at the sibling
+characters of the position where those keys vary (a counter's digits, a hash's hex
+characters, a date's day). Cuts that fall where there are no keys cost one empty LIST.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bucketvault.store.keys import sort_key
+
+# Character classes a key position is assumed to range over, in listing order.
+_CLASSES = (string.digits, string.ascii_uppercase, string.ascii_lowercase)
+_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    start_after: str | None = None
+    last: str | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            self.start_after is not None
+            and self.last is not None
+            and sort_key(self.last) <= sort_key(self.start_after)
+        ):
+            raise ValueError(f"empty key range {self}")
+
+    def past_end(self, key_order: bytes) -> bool:
+        """Whether a key (given by its `sort_key`) lies beyond the range's upper end."""
+        return self.last is not None and key_order > sort_key(self.last)
+
+    def rest_after(self, key: str) -> KeyRange | None:
+        """The part of this range after `key`; None when `key` is its last key."""
+        if self.last is not None and sort_key(key) >= sort_key(self.last):
+            return None
+        return KeyRange(key, self.last)
+
+    def __str__(self) -> str:
+        low = "" if self.start_after is None else repr(self.start_after)
+        high = "" if self.last is None else repr(self.last)
+        return f"({low}, {high}]"
+
+
+WHOLE = KeyRange()
+
+
+def _class_of(char: str) -> str:
+    for chars in _CLASSES:
+        if char in chars:
+            return chars
+    return _PRINTABLE
+
+
+def _varying_position(sample: Sequence[str]) -> int | None:
+    """The first position at which the sampled keys differ."""
+    if len(sample) < 2:
+        return None
+    first, last = min(sample, key=sort_key), max(sample, key=sort_key)
+    limit = min(len(first), len(last))
+    for position in range(limit):
+        if first[position] != last[position]:
+            return position
+    return limit if len(first) != len(last) else None
+
+
+def cut_points(after: str, sample: Sequence[str], upper: str | None, most: int) -> list[str]:
+    """Up to `most` keys between `after` and `upper`, in order, where the rest of a range
+    is likely to be spread: the characters that follow `after`'s at the position where
+    the sampled keys vary, and one position shallower (a counter that carries over)."""
+    varying = _varying_position([*sample, after])
+    if varying is None:
+        varying = max(0, len(after) - 1)
+    candidates: set[str] = set()
+    for position in (varying - 1, varying):
+        if position < 0 or position >= len(after):
+            continue
+        here = after[position]
+        for char in _class_of(here):
+            if char > here:
+                candidates.add(after[:position] + char)
+    low = sort_key(after)
+    high = sort_key(upper) if upper is not None else None
+    usable = sorted(
+        (c for c in candidates if sort_key(c) > low and (high is None or sort_key(c) < high)),
+        key=sort_key,
+    )
+    if len(usable) <= most:
+        return usable
+    step = len(usable) / most
+    return [usable[int(i * step)] for i in range(most)]
+
+
+def split_remainder(rest: KeyRange, sample: Sequence[str], parts: int) -> list[KeyRange]:
+    """`rest` cut into at most `parts` ranges (just `rest` when no cut point is found)."""
+    if parts < 2 or rest.start_after is None:
+        return [rest]
+    points = cut_points(rest.start_after, sample, rest.last, parts - 1)
+    bounds: list[str | None] = [rest.start_after, *points, rest.last]
+    return [KeyRange(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]

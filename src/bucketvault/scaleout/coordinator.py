@@ -1,0 +1,141 @@
+"""One mirror run spread over an executor's workers, with one result.
+
+The coordinator holds ranges, never keys. It starts with the whole key space as one
+range; a worker does a range until its budget runs out and hands back where it stopped
+with a sample of the keys it saw, and the rest is cut into as many ranges as there are
+idle workers (`mirror.ranges.split_remainder`), so listing spreads out as fast as the
+bucket allows and fast workers simply pull more. Each range's counts are added to the
+run's stats when it comes back, so a range redone after its worker died is counted once.
+Deletions are spooled and applied by the coordinator only after every range ended
+cleanly, by the same rules as a one-process run (`mirror.engine.delete_phase`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass
+
+from bucketvault.errors import BucketvaultError
+from bucketvault.mirror.decide import Action
+from bucketvault.mirror.engine import (
+    ActionListener,
+    DeleteSpool,
+    MirrorJob,
+    delete_phase,
+    prepare_buckets,
+)
+from bucketvault.mirror.ranges import WHOLE, KeyRange, split_remainder
+from bucketvault.mirror.stats import MirrorStats, MirrorSummary
+from bucketvault.scaleout.executors import Executor, WorkerLost
+from bucketvault.scaleout.work import (
+    FIRST_RANGE_KEYS,
+    RANGE_KEYS,
+    JobSpec,
+    RangeOutcome,
+    RangeWork,
+)
+
+MAX_ATTEMPTS = 4  # a range whose workers keep dying ends the run after this many tries
+
+
+class RangeLostError(BucketvaultError):
+    """A range could not be done: every worker given it died."""
+
+
+@dataclass(frozen=True, slots=True)
+class Distributed:
+    """A mirror job and its description for workers (same buckets, same options)."""
+
+    job: MirrorJob
+    spec: JobSpec
+
+
+async def run_distributed(
+    work: Distributed,
+    executor: Executor,
+    *,
+    stats: MirrorStats | None = None,
+    on_action: ActionListener | None = None,
+    range_keys: int = RANGE_KEYS,
+) -> MirrorSummary:
+    stats = stats if stats is not None else MirrorStats()
+    job = work.job
+    target_exists = await prepare_buckets(job, stats)
+    spec = JobSpec(
+        work.spec.source,
+        work.spec.target,
+        work.spec.options,
+        target_exists=target_exists,
+        report_actions=on_action is not None and job.options.dry_run,
+    )
+    deletes = DeleteSpool()
+    try:
+        await _copy_ranges(spec, executor, stats, deletes, on_action, range_keys)
+        await delete_phase(job, deletes, stats, on_action or _ignore)
+    finally:
+        deletes.close()
+    stats.finish()
+    return stats.snapshot()
+
+
+def _ignore(_key: str, _action: Action, _size: int) -> None:
+    pass
+
+
+async def _copy_ranges(
+    spec: JobSpec,
+    executor: Executor,
+    stats: MirrorStats,
+    deletes: DeleteSpool,
+    on_action: ActionListener | None,
+    range_keys: int,
+) -> None:
+    waiting: deque[KeyRange] = deque([WHOLE])
+    attempts: dict[KeyRange, int] = {}
+    running: dict[asyncio.Future[RangeOutcome], KeyRange] = {}
+    first = True
+
+    def launch(key_range: KeyRange) -> None:
+        nonlocal first
+        budget = min(FIRST_RANGE_KEYS, range_keys) if first else range_keys
+        first = False
+        task = asyncio.ensure_future(executor.run(RangeWork(spec, key_range, max_keys=budget)))
+        running[task] = key_range
+
+    try:
+        while waiting or running:
+            while waiting and len(running) < executor.slots:
+                launch(waiting.popleft())
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                key_range = running.pop(task)
+                try:
+                    outcome = task.result()
+                except WorkerLost as lost:
+                    attempts[key_range] = attempts.get(key_range, 0) + 1
+                    if attempts[key_range] >= MAX_ATTEMPTS:
+                        raise RangeLostError(
+                            f"keys {key_range} could not be done: {attempts[key_range]} "
+                            f"workers died doing them ({lost})"
+                        ) from None
+                    waiting.append(key_range)
+                    continue
+                stats.absorb(outcome.summary)
+                for key in outcome.deletes:
+                    deletes.add(key)
+                if on_action is not None:
+                    for key, action, size in outcome.actions:
+                        on_action(key, Action(action), size)
+                if outcome.stopped_after is not None:
+                    rest = key_range.rest_after(outcome.stopped_after)
+                    if rest is not None:
+                        idle = executor.slots - len(running) - len(waiting)
+                        waiting.extend(split_remainder(rest, outcome.sample, max(1, idle)))
+    finally:
+        for task in running:
+            task.cancel()
+        for task in running:
+            with contextlib.suppress(BaseException):
+                await task

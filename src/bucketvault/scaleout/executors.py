@@ -1,0 +1,159 @@
+"""Where ranges run: worker processes on this machine, or Ray tasks on a cluster.
+
+An executor runs one `RangeWork` at a time per slot and gives back its `RangeOutcome`.
+A worker that dies mid-range (killed process, lost Ray node) is reported as
+`WorkerLost`, so the coordinator gives the range to another; any other error is the
+range's own (a listing that failed) and ends the run, as it would in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from typing import Protocol
+
+from bucketvault.errors import BucketvaultError, UsageError
+from bucketvault.scaleout.sealing import cluster_key, new_key
+from bucketvault.scaleout.work import RangeOutcome, RangeWork, perform, start_worker
+
+EXECUTORS = ("inline", "processes", "ray")
+
+
+class WorkerLost(BucketvaultError):
+    """The worker doing a range went away; the range is to be done again."""
+
+
+class Executor(Protocol):
+    @property
+    def key(self) -> bytes:
+        """The key the run's store descriptions are sealed with for these workers."""
+        ...
+
+    @property
+    def slots(self) -> int:
+        """How many ranges run at once."""
+        ...
+
+    async def run(self, work: RangeWork) -> RangeOutcome: ...
+
+    async def close(self) -> None: ...
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+class ProcessExecutor:
+    """N worker processes on this machine (spawned: nothing of the parent's state leaks
+    in); the run's key reaches them over their private pipe, never a file."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._workers = workers or default_workers()
+        if self._workers < 1:
+            raise UsageError("--executor-workers must be at least 1")
+        self._key = new_key()
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=get_context("spawn"),
+            initializer=start_worker,
+            initargs=(self._key,),
+        )
+
+    @property
+    def key(self) -> bytes:
+        return self._key
+
+    @property
+    def slots(self) -> int:
+        return self._workers
+
+    async def run(self, work: RangeWork) -> RangeOutcome:
+        pool = self._pool
+        try:
+            return await asyncio.wrap_future(pool.submit(perform, work))
+        except BrokenProcessPool as exc:
+            # one dead process breaks the whole pool: start a new one for what remains
+            if self._pool is pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+            raise WorkerLost(f"a worker process died: {exc}") from None
+
+    async def close(self) -> None:
+        pool = self._pool
+        await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+
+
+def _ray_perform(work: RangeWork) -> RangeOutcome:
+    start_worker(cluster_key())  # from the node's own key file: never a task argument
+    return perform(work)
+
+
+class RayExecutor:
+    """Ray tasks on the cluster at `$RAY_ADDRESS` (or a local one started for the run).
+
+    Ray's own task retries are off: a lost task is redone by the coordinator, which
+    knows what the range already counted. The key is the cluster key file every node
+    holds, so task arguments carry only ciphertext."""
+
+    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UsageError("--executor ray needs Ray: pip install 'bucketvault[ray]'") from None
+        self._ray = ray
+        address = address or os.environ.get("RAY_ADDRESS")
+        if not ray.is_initialized():
+            ray.init(
+                address=address,
+                include_dashboard=False if address is None else None,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        self._key = cluster_key(create=address is None)
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        self._workers = workers or max(1, cpus)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_perform)
+
+    @property
+    def key(self) -> bytes:
+        return self._key
+
+    @property
+    def slots(self) -> int:
+        return self._workers
+
+    async def run(self, work: RangeWork) -> RangeOutcome:
+        from ray import exceptions
+
+        try:
+            result: RangeOutcome = await self._remote.remote(work)
+        except (
+            exceptions.WorkerCrashedError,
+            exceptions.NodeDiedError,
+            exceptions.ObjectLostError,
+            exceptions.TaskCancelledError,
+        ) as exc:
+            raise WorkerLost(f"a Ray worker was lost: {type(exc).__name__}") from None
+        except exceptions.RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, BaseException) else None
+            if cause is not None:
+                raise cause from None
+            raise
+        return result
+
+    async def close(self) -> None:
+        pass
+
+
+def open_executor(name: str, workers: int | None) -> Executor:
+    if name == "processes":
+        return ProcessExecutor(workers)
+    if name == "ray":
+        return RayExecutor(workers)
+    raise UsageError(f"--executor {name!r} is not one of {', '.join(EXECUTORS)}")

@@ -1,0 +1,131 @@
+"""One range of a mirror run, as a worker does it, and what it sends back.
+
+Everything here crosses a process or machine boundary, so it is plain frozen data:
+the stores travel sealed (`sealing.py`), the options as they are. A worker process keeps
+one event loop and the stores it opened for all the ranges it is given, so a range costs
+its requests, not new connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bucketvault.mirror.decide import Action
+from bucketvault.mirror.engine import MirrorJob, MirrorOptions, RangeScope, copy_phase
+from bucketvault.mirror.ranges import KeyRange
+from bucketvault.mirror.stats import MirrorStats, MirrorSummary
+from bucketvault.scaleout.sealing import Sealed, unseal_endpoint
+from bucketvault.store.base import Bucket, Endpoint
+from bucketvault.store.retry import counting_retries
+
+# A range stops after this many listed keys or planned bytes: small enough that progress
+# arrives often and a lost worker loses little, large enough that a range costs far more
+# than handing it out.
+RANGE_KEYS = 4000
+FIRST_RANGE_KEYS = 1000  # the first range is cut early, so the others start soon
+RANGE_BYTES = 512 * 1024 * 1024
+SAMPLE_EVERY = 50
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSpec:
+    endpoint: Sealed
+    name: str
+    prefix: str = ""
+
+
+BucketOpener = Callable[[BucketSpec], Bucket]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    source: BucketSpec
+    target: BucketSpec
+    options: MirrorOptions
+    target_exists: bool = True
+    report_actions: bool = False  # dry runs list what they would do
+
+
+@dataclass(frozen=True, slots=True)
+class RangeWork:
+    job: JobSpec
+    key_range: KeyRange
+    max_keys: int = RANGE_KEYS
+    max_bytes: int = RANGE_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class RangeOutcome:
+    key_range: KeyRange
+    summary: MirrorSummary
+    deletes: tuple[str, ...] = ()
+    stopped_after: str | None = None
+    sample: tuple[str, ...] = ()
+    actions: tuple[tuple[str, str, int], ...] = field(default=())
+
+
+class _Worker:
+    """Per process: the event loop and the endpoints opened so far."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+        self.loop = asyncio.new_event_loop()
+        self.endpoints: dict[bytes, Endpoint] = {}
+
+    def bucket(self, spec: BucketSpec) -> Bucket:
+        from bucketvault.store import open_endpoint
+
+        endpoint = self.endpoints.get(spec.endpoint.blob)
+        if endpoint is None:
+            endpoint = open_endpoint(unseal_endpoint(spec.endpoint, self.key))
+            self.endpoints[spec.endpoint.blob] = endpoint
+        return endpoint.bucket(spec.name, spec.prefix)
+
+
+_worker: _Worker | None = None
+
+
+def start_worker(key: bytes) -> None:
+    """Run once in each worker process before its first range."""
+    global _worker
+    if _worker is None or _worker.key != key:
+        _worker = _Worker(key)
+
+
+def perform(work: RangeWork) -> RangeOutcome:
+    """Do one range in this worker process (after `start_worker`)."""
+    assert _worker is not None, "start_worker() was not called in this process"
+    return _worker.loop.run_until_complete(do_range(work, _worker.bucket))
+
+
+async def do_range(work: RangeWork, open_bucket: BucketOpener) -> RangeOutcome:
+    """List, compare and copy the keys of one range; deletions are only collected."""
+    spec = work.job
+    job = MirrorJob(open_bucket(spec.source), open_bucket(spec.target), spec.options)
+    stats = MirrorStats(dry_run=spec.options.dry_run)
+    actions: list[tuple[str, str, int]] = []
+
+    def tell(key: str, action: Action, size: int) -> None:
+        if spec.report_actions:
+            actions.append((key, action.value, size))
+
+    scope = RangeScope(
+        work.key_range, max_keys=work.max_keys, max_bytes=work.max_bytes, sample_every=SAMPLE_EVERY
+    )
+    with counting_retries(stats.count_retry):
+        phase = await copy_phase(job, stats, tell, target_exists=spec.target_exists, scope=scope)
+    try:
+        deletes = tuple(phase.deletes.pending())
+    finally:
+        phase.deletes.close()
+    stats.finish()
+    return RangeOutcome(
+        work.key_range,
+        stats.snapshot(),
+        deletes,
+        phase.stopped_after,
+        tuple(phase.sample),
+        tuple(actions),
+    )
