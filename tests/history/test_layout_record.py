@@ -13,7 +13,7 @@ from bucketvault.history.layout import (
     storage_key,
 )
 from bucketvault.history.record import Entry
-from bucketvault.store.model import META_MD5, ObjectAttributes
+from bucketvault.store.model import ObjectAttributes
 
 MAPPING = {
     "plain key": ("photos/2024/a.jpg", False),
@@ -98,7 +98,9 @@ def test_entry_round_trip(entry: Entry) -> None:
 
 
 def test_checked_attributes_carry_the_md5() -> None:
-    assert ENTRY.checked_attributes().metadata[META_MD5] == ENTRY.md5
+    checked = ENTRY.checked_attributes()
+    assert checked.recorded_md5 == ENTRY.md5
+    assert checked.metadata == ENTRY.attributes.metadata  # the user's own, nothing added
     assert ENTRY.location == ENTRY.stored_as
 
 

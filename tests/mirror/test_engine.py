@@ -15,7 +15,7 @@ from bucketvault.mirror import MirrorJob, MirrorOptions, run_mirror
 from bucketvault.mirror.decide import Action
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.store.memory import MemoryBucket, MemoryEndpoint
-from bucketvault.store.model import META_SOURCE_ETAG, ObjectAttributes
+from bucketvault.store.model import META_MD5, META_SOURCE_ETAG, ObjectAttributes
 from bucketvault.store.retry import RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.0, max_delay=0.0)
@@ -237,7 +237,7 @@ async def test_filters(
     assert set(await contents(dst)) == expected
 
 
-async def test_attributes_travel_and_bookkeeping_is_stripped(
+async def test_attributes_travel_exactly_metadata_named_like_bookkeeping_too(
     world: tuple[MemoryEndpoint, MemoryBucket, MemoryBucket],
 ) -> None:
     _, src, dst = world
@@ -247,13 +247,15 @@ async def test_attributes_travel_and_bookkeeping_is_stripped(
         b"x",
         content_type="image/png",
         cache_control="max-age=60",
-        metadata={"owner": "ann", META_SOURCE_ETAG: "stale"},
+        metadata={"owner": "ann", META_SOURCE_ETAG: "stale", META_MD5: "0" * 32},
         tags={"t": "1"},
     )
     await run_mirror(job(src, dst, bookkeeping=False))
     _, attrs = await dst.head("k")
     assert attrs.content_type == "image/png" and attrs.cache_control == "max-age=60"
-    assert dict(attrs.metadata) == {"owner": "ann"} and dict(attrs.tags or {}) == {"t": "1"}
+    assert dict(attrs.metadata) == {"owner": "ann", META_SOURCE_ETAG: "stale", META_MD5: "0" * 32}
+    assert dict(attrs.tags or {}) == {"t": "1"}
+    assert (await run_mirror(job(src, dst))).skipped == 1  # and the copy is recognised
 
 
 async def test_many_objects_with_few_workers(

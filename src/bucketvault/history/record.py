@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from bucketvault.errors import IntegrityError
-from bucketvault.store.model import META_MD5, ObjectAttributes
+from bucketvault.store.model import ObjectAttributes
 
 FORMAT = "bucketvault-snapshot/1"
 
@@ -114,7 +114,7 @@ class Entry:
         the bytes must hash to (so every restore and verify checks it)."""
         if self.md5 is None:
             return self.attributes
-        return self.attributes.with_metadata({META_MD5: self.md5})
+        return self.attributes.with_recorded(md5=self.md5)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from bucketvault.history.target import listed
 from bucketvault.store.base import Bucket, ObjectReader
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import (
-    META_SOURCE_ETAG,
     ObjectAttributes,
     ObjectInfo,
     ObjectLock,
@@ -112,7 +111,7 @@ class SnapshotSource:
             etag=entry.stored_etag,
             last_modified=self._header.completed,
         )
-        return info, entry.attributes.with_metadata({META_SOURCE_ETAG: entry.etag})
+        return info, entry.attributes.with_recorded(source_etag=entry.etag)
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         entry = self._entry(key)

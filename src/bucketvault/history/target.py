@@ -22,8 +22,6 @@ from bucketvault.history.layout import archive_key, storage_key
 from bucketvault.history.record import Entry
 from bucketvault.store.base import Bucket, ObjectReader
 from bucketvault.store.model import (
-    META_MD5,
-    META_SOURCE_ETAG,
     ObjectAttributes,
     ObjectInfo,
     ObjectLock,
@@ -42,11 +40,9 @@ def listed(entry: Entry, when: datetime = EPOCH) -> ObjectInfo:
 
 
 def recorded(entry: Entry) -> ObjectAttributes:
-    """The bookkeeping a mirror reads to judge an object it cannot judge from listings."""
-    metadata = {META_SOURCE_ETAG: entry.etag}
-    if entry.md5 is not None:
-        metadata[META_MD5] = entry.md5
-    return ObjectAttributes(metadata=metadata)
+    """What a mirror reads to judge an object it cannot judge from listings: the records
+    of the copy (`ObjectAttributes.source_etag`, `recorded_md5`), not user metadata."""
+    return ObjectAttributes(source_etag=entry.etag, recorded_md5=entry.md5)
 
 
 class BackupTarget:
@@ -112,28 +108,30 @@ class BackupTarget:
     ) -> WriteResult:
         location = storage_key(key)
         await self._preserve_if_needed(key, location)
+        # the copy carries the user's attributes exactly; what bucketvault records of it
+        # goes into the journal, and from there into the snapshot
+        user = attributes.user_visible()
         result = await self._inner.write(
             location,
             chunks,
             size=size,
-            attributes=attributes,
+            attributes=user,
             content_md5=content_md5,
             part_size=part_size,
         )
-        metadata = attributes.metadata
-        md5 = metadata.get(META_MD5) or content_md5
+        md5 = attributes.recorded_md5 or content_md5
         if md5 is None and is_plain_md5(result.etag):
             md5 = result.etag
         self._journal.record(
             Entry(
                 key=key,
                 size=size,
-                etag=metadata.get(META_SOURCE_ETAG) or content_md5 or result.etag,
+                etag=attributes.source_etag or content_md5 or result.etag,
                 md5=md5,
                 stored_etag=result.etag,
                 version=result.version_id if self._versioned else None,
                 stored_as=location if location != key else None,
-                attributes=attributes.user_visible(),
+                attributes=user,
             )
         )
         return result

@@ -1,11 +1,11 @@
 """End-to-end checks of the bytes read from a source, computed while they stream.
 
-A source object is verified against the MD5 its ETag or bookkeeping names; a multipart
+A source object is verified against the MD5 its ETag or bucketvault's records name; a multipart
 ETag (md5-of-part-md5s-N) is recomputed for each common part size that yields N parts.
 A mismatch raises `IntegrityError` *before* the stream ends, so the writer never
 completes a corrupt object under its final key. A multipart ETag that no common part
 size reproduces proves corruption only for objects bucketvault wrote itself (they carry
-its bookkeeping, and its part sizes are among the common ones); for anyone else's it
+its records, and its part sizes are among the common ones); for anyone else's it
 only means the part size is unknown, and the object counts as size-checked.
 """
 
@@ -18,13 +18,7 @@ from typing import Any
 from bucketvault.errors import IntegrityError
 from bucketvault.mirror.identity import content_md5
 from bucketvault.store.etag import MultipartETag
-from bucketvault.store.model import (
-    META_MD5,
-    META_SOURCE_ETAG,
-    ObjectAttributes,
-    ObjectInfo,
-    is_plain_md5,
-)
+from bucketvault.store.model import ObjectAttributes, ObjectInfo, is_plain_md5
 
 MiB = 1024 * 1024
 # The part sizes clients upload in, most likely first for a MinIO store: mc (minio-go)
@@ -78,7 +72,7 @@ class SourceVerifier:
         self._md5_expected = content_md5(info, attributes)
         # the MD5 bucketvault recorded when it wrote the object: it must hold as well, even
         # when the store now reports an ETag computed from the (rotted) bytes it holds
-        recorded = attributes.metadata.get(META_MD5) if attributes is not None else None
+        recorded = attributes.recorded_md5 if attributes is not None else None
         self._md5_recorded = recorded if recorded and is_plain_md5(recorded) else None
         if self._md5_expected is None:
             self._md5_expected = self._md5_recorded
@@ -87,7 +81,7 @@ class SourceVerifier:
         hash_here = self._md5_expected is not None and not writer_checks_md5
         self._md5: Any = hashlib.md5() if hash_here else None
         self._multipart: list[MultipartETag] = []
-        self._strict = attributes is not None and META_SOURCE_ETAG in attributes.metadata
+        self._strict = attributes is not None and attributes.source_etag is not None
         self.content_verified = False
         parts = _part_count(info.etag)
         if self._md5_expected is None and parts:

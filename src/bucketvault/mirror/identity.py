@@ -2,21 +2,16 @@
 size and mtime alone: a same-size edit must be seen.
 
 Plain-MD5 ETags compare directly. Multipart ETags depend on part sizes, so when a copy
-cannot be judged from the listings, bucketvault reads the bookkeeping it recorded at
-copy time (the source ETag and the content MD5, in user metadata) from a HEAD.
+cannot be judged from the listings, bucketvault reads what it recorded at copy time (the
+source ETag and the content MD5: `ObjectAttributes.source_etag` and `recorded_md5`, which
+only its own backup format carries) from a HEAD. A user's metadata is never read here.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-from bucketvault.store.model import (
-    META_MD5,
-    META_SOURCE_ETAG,
-    ObjectAttributes,
-    ObjectInfo,
-    is_plain_md5,
-)
+from bucketvault.store.model import ObjectAttributes, ObjectInfo, is_plain_md5
 
 
 class Identity(Enum):
@@ -40,7 +35,7 @@ def content_md5(info: ObjectInfo, attributes: ObjectAttributes | None) -> str | 
     if is_plain_md5(info.etag):
         return info.etag
     if attributes is not None:
-        recorded = attributes.metadata.get(META_MD5)
+        recorded = attributes.recorded_md5
         if recorded and is_plain_md5(recorded):
             return recorded
     return None
@@ -52,10 +47,10 @@ def compare_recorded(
     target: ObjectInfo,
     target_attributes: ObjectAttributes,
 ) -> Identity:
-    """Judge with the bookkeeping metadata a HEAD returned."""
+    """Judge with what bucketvault recorded of the copy (from a HEAD)."""
     if source.size != target.size:
         return Identity.DIFFERENT
-    if target_attributes.metadata.get(META_SOURCE_ETAG) == source.etag:
+    if target_attributes.source_etag == source.etag:
         return Identity.SAME
     source_md5 = content_md5(source, source_attributes)
     target_md5 = content_md5(target, target_attributes)

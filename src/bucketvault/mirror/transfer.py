@@ -25,13 +25,7 @@ from bucketvault.mirror.checksum import SourceVerifier, layout_part_size
 from bucketvault.mirror.identity import Identity, compare_recorded, content_md5
 from bucketvault.mirror.stats import MirrorStats
 from bucketvault.store.base import Bucket
-from bucketvault.store.model import (
-    META_MD5,
-    META_SOURCE_ETAG,
-    ObjectAttributes,
-    ObjectInfo,
-    is_plain_md5,
-)
+from bucketvault.store.model import ObjectAttributes, ObjectInfo, is_plain_md5
 from bucketvault.store.retry import RetryPolicy, retrying
 
 # Below this, bucketvault's own uploads are single-part, so the target's ETag is the
@@ -49,16 +43,15 @@ class TransferSettings:
 
 def _bookkeeping(
     info: ObjectInfo, attributes: ObjectAttributes, *, always: bool = False
-) -> dict[str, str]:
-    """What a copy records so a later run can recognise it as unchanged (and, with
-    `always`, the content MD5 of every object, checked whenever it is read back)."""
+) -> ObjectAttributes:
+    """The source's attributes for its copy, with what the copy records so a later run
+    can recognise it as unchanged (and, with `always`, the content MD5 of every object,
+    checked whenever it is read back). The records are fields of the attributes, which
+    the backup target keeps in its journal: never user metadata."""
+    visible = attributes.user_visible()
     if is_plain_md5(info.etag) and info.size < BOOKKEEPING_MIN_SIZE:
-        return {META_MD5: info.etag} if always else {}
-    record = {META_SOURCE_ETAG: info.etag}
-    md5 = content_md5(info, attributes)
-    if md5 is not None:
-        record[META_MD5] = md5
-    return record
+        return visible.with_recorded(md5=info.etag) if always else visible
+    return visible.with_recorded(source_etag=info.etag, md5=content_md5(info, attributes))
 
 
 async def copy_object(
@@ -82,10 +75,11 @@ async def copy_object(
             verifier = SourceVerifier(
                 info, reader.attributes, label=f"source object {key!r}", writer_checks_md5=True
             )
-            attributes = reader.attributes.user_visible()
+            # the user's attributes exactly, metadata named `bucketvault-…` included
             if settings.bookkeeping:
-                record = _bookkeeping(info, reader.attributes, always=settings.record_checksums)
-                attributes = attributes.with_metadata(record)
+                attributes = _bookkeeping(info, reader.attributes, always=settings.record_checksums)
+            else:
+                attributes = reader.attributes.user_visible()
 
             async def verified_stream() -> AsyncIterator[bytes]:
                 # Each chunk goes on only once the next one has come, and the last only
@@ -139,8 +133,9 @@ async def copy_object(
 async def recorded_identity(
     source: Bucket, target: Bucket, listed_source: ObjectInfo, key: str
 ) -> Identity:
-    """Compare with the bookkeeping in both objects' metadata (one or two HEADs, each
-    retried by the store)."""
+    """Compare with what bucketvault recorded of both objects (one or two HEADs, each
+    retried by the store); a store's own objects carry no records, only the backup
+    format does."""
     target_info, target_attributes = await target.head(key)
     identity = compare_recorded(listed_source, None, target_info, target_attributes)
     if identity is Identity.UNKNOWN:

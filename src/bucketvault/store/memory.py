@@ -181,7 +181,8 @@ class MemoryBucket:
         if content_md5 is not None and etag != content_md5:
             raise content_mismatch(f"object {key!r}")
         info = ObjectInfo(key=key, size=len(data), etag=etag, last_modified=datetime.now(UTC))
-        objects[self._prefix + key] = _Stored(data, info, attributes)
+        # like any store, it keeps what travels with an object, not bucketvault's records
+        objects[self._prefix + key] = _Stored(data, info, attributes.user_visible())
         return WriteResult(etag=etag, size=len(data), expected_etag=etag)
 
     async def delete(self, key: str, *, version_id: str | None = None) -> None:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from bucketvault.errors import UsageError
 
-# Bookkeeping user-metadata keys that bucketvault itself writes on backup copies. They
-# are never copied from a source to a target (each copy writes its own), so a restore
-# strips them; a user's other metadata named `bucketvault-…` travels like any other.
+# The user-metadata names under which bucketvault's first backup format (a backup bucket
+# without snapshots) kept each copy's source ETag and content MD5. Only that format is
+# read with them (`history.legacy`); nothing writes them any more, and everywhere else
+# they are a user's metadata like any other, copied exactly.
 META_SOURCE_ETAG = "bucketvault-source-etag"
 META_MD5 = "bucketvault-md5"
-BOOKKEEPING_KEYS = frozenset({META_SOURCE_ETAG, META_MD5})
 
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
@@ -47,6 +47,11 @@ class ObjectAttributes:
 
     `metadata` holds user metadata with lower-case keys and no `x-amz-meta-` prefix.
     `tags` is None when the store cannot say (tagging unsupported), `{}` for no tags.
+
+    `source_etag` and `recorded_md5` are bucketvault's own records of a copy it made, never
+    user metadata: the ETag the source object had when it was copied, and the content
+    MD5. Only bucketvault's backup format sets them (the backup journal, a snapshot);
+    a store never reads them from an object nor writes them onto one.
     """
 
     content_type: str | None = None
@@ -56,29 +61,23 @@ class ObjectAttributes:
     cache_control: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] | None = None
+    source_etag: str | None = None
+    recorded_md5: str | None = None
 
     def user_visible(self) -> ObjectAttributes:
-        """The same attributes without bucketvault's own bookkeeping metadata."""
-        clean = {k: v for k, v in self.metadata.items() if k not in BOOKKEEPING_KEYS}
-        return ObjectAttributes(
-            content_type=self.content_type,
-            content_encoding=self.content_encoding,
-            content_disposition=self.content_disposition,
-            content_language=self.content_language,
-            cache_control=self.cache_control,
-            metadata=clean,
-            tags=self.tags,
-        )
+        """The same attributes without bucketvault's records (the user's metadata whole)."""
+        if self.source_etag is None and self.recorded_md5 is None:
+            return self
+        return replace(self, source_etag=None, recorded_md5=None)
 
-    def with_metadata(self, extra: Mapping[str, str]) -> ObjectAttributes:
-        return ObjectAttributes(
-            content_type=self.content_type,
-            content_encoding=self.content_encoding,
-            content_disposition=self.content_disposition,
-            content_language=self.content_language,
-            cache_control=self.cache_control,
-            metadata={**self.metadata, **extra},
-            tags=self.tags,
+    def with_recorded(
+        self, *, source_etag: str | None = None, md5: str | None = None
+    ) -> ObjectAttributes:
+        """These attributes with bucketvault's records of the copy set (None: unchanged)."""
+        return replace(
+            self,
+            source_etag=source_etag if source_etag is not None else self.source_etag,
+            recorded_md5=md5 if md5 is not None else self.recorded_md5,
         )
 
 

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from bucketvault.config.services import ServiceConfig
 from bucketvault.history.layout import RESERVED
+from bucketvault.history.legacy import LegacyBackup
 from bucketvault.mirror import MirrorJob, MirrorOptions
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.narrow import Narrowed, as_folder, names_object, narrow, split_object
@@ -31,15 +32,17 @@ from bucketvault.tasks.snapshots import choose_snapshot, snapshot_source
 async def _plain(
     stores: ServiceStores, backup_bucket: str, target_bucket: str, path: str
 ) -> tuple[Bucket, Bucket]:
-    """A backup bucket without snapshots and its target, narrowed to `path` (keys kept)."""
+    """A backup bucket without snapshots (read in its own format: `history.legacy`) and
+    its target, narrowed to `path` (keys kept)."""
     if path and not path.endswith("/"):
         folder, name = split_object(path)
-        parent = stores.backup.bucket(backup_bucket, folder)
+        parent = LegacyBackup(stores.backup.bucket(backup_bucket, folder))
         if await names_object(parent, name):
             target = stores.live.bucket(target_bucket, folder)
             return Narrowed(parent, key=name), Narrowed(target, key=name)
     folder = as_folder(path)
-    return stores.backup.bucket(backup_bucket, folder), stores.live.bucket(target_bucket, folder)
+    source = LegacyBackup(stores.backup.bucket(backup_bucket, folder))
+    return source, stores.live.bucket(target_bucket, folder)
 
 
 async def run_restore(

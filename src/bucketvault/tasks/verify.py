@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bucketvault.config.services import ServiceConfig
+from bucketvault.history.legacy import LegacyBackup
 from bucketvault.mirror.compare import CompareReport, KeyList, compare_buckets
 from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.result import MAX_ERROR_LINES, TaskResult
@@ -53,9 +54,8 @@ async def run_verify(
         live = stores.live.bucket(bucket)
         header = await choose_snapshot(stores.backup, backup_name)
         if header is None:
-            report = await compare_buckets(
-                live, stores.backup.bucket(backup_name), read_data=read_data
-            )
+            backup = LegacyBackup(stores.backup.bucket(backup_name))
+            report = await compare_buckets(live, backup, read_data=read_data)
             return verify_result(bucket, report)
         async with snapshot_source(stores.backup, backup_name, header) as source:
             report = await compare_buckets(live, source, read_data=read_data)
