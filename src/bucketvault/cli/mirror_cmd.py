@@ -118,11 +118,10 @@ async def _run(
             async with live_progress(stats.snapshot, json_lines=json_lines, enabled=show):
                 if executor == "inline" or not _spreadable(job):
                     return await run_mirror(job, stats=stats, on_action=on_action)
-                from bucketvault.scaleout.run import run_spread
+                from bucketvault.scaleout.run import plain, run_spread
 
                 return await run_spread(
-                    job,
-                    (source.endpoint, target.endpoint),
+                    plain(job, source.endpoint, target.endpoint),
                     executor,
                     executor_workers,
                     stats=stats,

@@ -23,6 +23,7 @@ from bucketvault.errors import (
     ConflictError,
     UsageError,
 )
+from bucketvault.scaleout.choice import check_executor
 from bucketvault.units import bandwidth_limit
 
 if TYPE_CHECKING:
@@ -132,6 +133,18 @@ def add(
         str | None,
         typer.Option(help="Bandwidth limit of each backup and restore step: 10M = 10 MiB/s."),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="Where each backup and restore step runs: inline (the plan's process), "
+            "processes (worker processes on its machine) or ray (the Ray cluster at "
+            "$RAY_ADDRESS); see docs/scale-out.md."
+        ),
+    ] = "inline",
+    executor_workers: Annotated[
+        int | None,
+        typer.Option(help="Workers for --executor processes/ray (default: one per CPU)."),
+    ] = None,
     notify: Annotated[
         list[str] | None,
         typer.Option(
@@ -184,6 +197,7 @@ def add(
     lock = _object_lock(object_lock, lock_days)
     encryption = _encryption(sse, sse_kms_key_id, sse_c_key_file)
     rate = bandwidth_limit(bwlimit)
+    check_executor(executor, executor_workers)
     secret = read_secret(
         env_names=("BUCKETVAULT_SECRET_ACCESS_KEY",),
         file=secret_file,
@@ -220,6 +234,8 @@ def add(
         exclude_buckets=excludes,
         bucket_map=bucket_map,
         bwlimit=rate,
+        executor=executor,
+        executor_workers=executor_workers,
     )
     if check:
         from bucketvault.cli.store_checks import check_service
@@ -314,6 +330,8 @@ def _describe(service: ServiceConfig) -> dict[str, object]:
         "bucket_map": dict(service.bucket_map),
         "encryption": service.backup.encryption.mode if service.backup.encryption else None,
         "bwlimit": service.bwlimit,
+        "executor": service.executor,
+        "executor_workers": service.executor_workers,
         "notify": [shown(url) for url in load_targets(service.name)],  # paths hold tokens
     }
 

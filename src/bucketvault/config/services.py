@@ -93,6 +93,10 @@ class ServiceConfig:
     bucket_map: Mapping[str, str] = field(default_factory=dict)
     # bytes per second each backup or restore step may move (`--bwlimit`); None: no limit
     bwlimit: int | None = None
+    # where each backup and restore step runs (`--executor`, `scaleout.choice`): inline,
+    # processes or ray; `executor_workers` None means one per CPU of the machine or cluster
+    executor: str = "inline"
+    executor_workers: int | None = None
 
     def selects(self, bucket: str) -> bool:
         """Whether the service's plans cover the live bucket `bucket`."""
@@ -168,6 +172,8 @@ def _to_record(service: ServiceConfig) -> dict[str, Any]:
             "encryption": _encryption_record(service.backup.encryption),
         },
         "bwlimit": service.bwlimit,
+        "executor": service.executor,
+        "executor_workers": service.executor_workers,
         "retention_days": service.retention_days,
         "object_lock": list(service.object_lock) if service.object_lock else None,
         "retention": dict(service.retention),
@@ -194,6 +200,10 @@ def _from_record(name: str, record: dict[str, Any]) -> ServiceConfig:
                 encryption=_encryption(backup.get("encryption")),
             ),
             bwlimit=int(record["bwlimit"]) if record.get("bwlimit") else None,
+            executor=str(record.get("executor") or "inline"),
+            executor_workers=(
+                int(record["executor_workers"]) if record.get("executor_workers") else None
+            ),
             retention_days=float(record.get("retention_days", 7.0)),
             object_lock=_object_lock(record.get("object_lock")),
             retention=dict(record.get("retention") or {}),

@@ -30,6 +30,18 @@ def connect(path: Path | str) -> sqlite3.Connection:
     return conn
 
 
+def window_lines(rows: Iterable[Stored], last: str | None, limit: int) -> list[str]:
+    """The record lines of `rows` up to key `last`, at most `limit` of them."""
+    high = sort_key(last) if last is not None else None
+    lines: list[str] = []
+    for k, _, _, line in rows:
+        if (high is not None and k > high) or len(lines) >= limit:
+            break
+        assert line is not None
+        lines.append(line)
+    return lines
+
+
 class EntryTable:
     """One table of entries; a NULL line marks a key as deleted (the backup journal)."""
 
@@ -88,16 +100,23 @@ class EntryTable:
         ).fetchone()
         return Entry.from_line(row[0]) if row is not None and row[0] is not None else None
 
-    def rows(self, *, prefix: str = "", deleted: bool = False) -> Iterator[Stored]:
-        """(key bytes, size, etag, line) of every row whose key starts with `prefix`, in key
-        order (with `deleted`, also the deletion marks, whose line is None). Read a page
-        at a time (keyset), so rows may be added behind the read position meanwhile."""
+    def rows(
+        self, *, prefix: str = "", deleted: bool = False, start_after: str | None = None
+    ) -> Iterator[Stored]:
+        """(key bytes, size, etag, line) of every row whose key starts with `prefix` (and
+        comes after `start_after`), in key order (with `deleted`, also the deletion marks,
+        whose line is None). Read a page at a time (keyset), so rows may be added behind
+        the read position meanwhile."""
         low = sort_key(prefix)
         live = "" if deleted else " AND line IS NOT NULL"
         query = (
             f"SELECT k, size, etag, line FROM {self.name} WHERE k {{}} ?{live} ORDER BY k LIMIT ?"
         )
-        rows = self._conn.execute(query.format(">="), (low, PAGE)).fetchall()
+        after = sort_key(start_after) if start_after is not None else None
+        if after is not None and after >= low:
+            rows = self._conn.execute(query.format(">"), (after, PAGE)).fetchall()
+        else:
+            rows = self._conn.execute(query.format(">="), (low, PAGE)).fetchall()
         while True:
             for k, size, etag, line in rows:
                 if not bytes(k).startswith(low):
@@ -107,8 +126,8 @@ class EntryTable:
                 return
             rows = self._conn.execute(query.format(">"), (rows[-1][0], PAGE)).fetchall()
 
-    def ordered(self, *, prefix: str = "") -> Iterator[Entry]:
-        """Every entry whose key starts with `prefix`, in key order."""
-        for _, _, _, line in self.rows(prefix=prefix):
+    def ordered(self, *, prefix: str = "", start_after: str | None = None) -> Iterator[Entry]:
+        """Every entry whose key starts with `prefix` (after `start_after`), in key order."""
+        for _, _, _, line in self.rows(prefix=prefix, start_after=start_after):
             assert line is not None
             yield Entry.from_line(line)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bucketvault.history.index import EntryTable, Stored, connect
+from bucketvault.history.index import EntryTable, Stored, connect, window_lines
 from bucketvault.history.record import Entry
 from bucketvault.store.keys import sort_key
 
@@ -76,10 +76,13 @@ class Journal:
             return None if row[0] is None else Entry.from_line(row[0])
         return self.parent.get(key)
 
-    def _merged(self) -> Iterator[tuple[Stored | None, Stored | None]]:
-        """(parent row, change row) for every key, in key order; either may be None."""
-        parents = self.parent.rows()
-        changes = self.changes.rows(deleted=True)
+    def _merged(
+        self, start_after: str | None = None
+    ) -> Iterator[tuple[Stored | None, Stored | None]]:
+        """(parent row, change row) for every key (after `start_after`), in key order;
+        either may be None."""
+        parents = self.parent.rows(start_after=start_after)
+        changes = self.changes.rows(deleted=True, start_after=start_after)
         p = next(parents, None)
         c = next(changes, None)
         while p is not None or c is not None:
@@ -94,18 +97,23 @@ class Journal:
                 p = next(parents, None)
                 c = next(changes, None)
 
-    def _current(self) -> Iterator[Stored]:
+    def _current(self, start_after: str | None = None) -> Iterator[Stored]:
         """The row for each key the backup bucket now holds, in key order."""
-        for parent, change in self._merged():
+        for parent, change in self._merged(start_after):
             row = change if change is not None else parent
             if row is not None and row[3] is not None:
                 yield row
 
-    def listing(self) -> Iterator[tuple[str, int, str]]:
+    def listing(self, start_after: str | None = None) -> Iterator[tuple[str, int, str]]:
         """(key, size, live ETag) of what the backup bucket holds, in key order: the
         mirror's target listing, read without parsing a record."""
-        for k, size, etag, _ in self._current():
+        for k, size, etag, _ in self._current(start_after):
             yield _key(k), size, etag or ""
+
+    def window(self, start_after: str | None, last: str | None, limit: int) -> list[str]:
+        """The records of what the backup bucket holds after `start_after` up to `last`,
+        at most `limit` of them: what a worker backing up that key range needs to know."""
+        return window_lines(self._current(start_after), last, limit)
 
     def lines(self) -> Iterator[str]:
         """The new snapshot's records in key order; unchanged ones copied verbatim."""

@@ -11,15 +11,14 @@ every restore and verify checks the content end to end.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from typing import Protocol
 
 from bucketvault.errors import IntegrityError, NoSuchKeyError, UnsupportedError, UsageError
-from bucketvault.history.index import EntryTable
 from bucketvault.history.layout import archive_key
 from bucketvault.history.record import Entry, Header
 from bucketvault.history.target import listed
 from bucketvault.store.base import Bucket, ObjectReader
-from bucketvault.store.keys import sort_key
 from bucketvault.store.model import (
     ObjectAttributes,
     ObjectInfo,
@@ -48,9 +47,18 @@ class _EntryReader:
         return self._inner.chunks()
 
 
+class EntryLookup(Protocol):
+    """A snapshot's entries: the whole snapshot (`index.EntryTable`), or the part of it
+    a scale-out worker was sent for its key range (`scaleout.views.EntrySlice`)."""
+
+    def get(self, key: str) -> Entry | None: ...
+
+    def ordered(self, *, prefix: str = "", start_after: str | None = None) -> Iterator[Entry]: ...
+
+
 class SnapshotSource:
     def __init__(
-        self, backup: Bucket, table: EntryTable, header: Header, *, prefix: str = ""
+        self, backup: Bucket, table: EntryLookup, header: Header, *, prefix: str = ""
     ) -> None:
         self._backup = backup
         self._table = table
@@ -60,6 +68,19 @@ class SnapshotSource:
     @property
     def header(self) -> Header:
         return self._header
+
+    @property
+    def backup(self) -> Bucket:
+        """The backup bucket the snapshot's copies are in."""
+        return self._backup
+
+    @property
+    def table(self) -> EntryLookup:
+        return self._table
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
 
     @property
     def name(self) -> str:
@@ -88,10 +109,7 @@ class SnapshotSource:
         return None
 
     async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
-        after = sort_key(start_after) if start_after is not None else None
-        for entry in self._table.ordered(prefix=self._prefix):
-            if after is not None and sort_key(entry.key) <= after:
-                continue
+        for entry in self._table.ordered(prefix=self._prefix, start_after=start_after):
             yield listed(entry, self._header.completed)
 
     def _entry(self, key: str) -> Entry:

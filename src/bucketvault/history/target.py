@@ -12,12 +12,12 @@ versioning, the object a write replaces or a delete removes is first archived un
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from typing import Protocol
 
 from bucketvault.errors import NoSuchKeyError, UnsupportedError
-from bucketvault.history.journal import Journal
 from bucketvault.history.layout import archive_key, storage_key
 from bucketvault.history.record import Entry
 from bucketvault.store.base import Bucket, ObjectReader
@@ -45,12 +45,34 @@ def recorded(entry: Entry) -> ObjectAttributes:
     return ObjectAttributes(source_etag=entry.etag, recorded_md5=entry.md5)
 
 
+class JournalView(Protocol):
+    """What a backup target reads and records: the local `Journal`, or the part of it a
+    scale-out worker was sent for its key range (`scaleout.views.RangeJournal`)."""
+
+    def listing(self, start_after: str | None = None) -> Iterator[tuple[str, int, str]]: ...
+
+    def current(self, key: str) -> Entry | None: ...
+
+    def record(self, entry: Entry) -> None: ...
+
+    def record_deleted(self, key: str) -> None: ...
+
+
 class BackupTarget:
-    def __init__(self, inner: Bucket, journal: Journal, *, versioned: bool) -> None:
+    def __init__(self, inner: Bucket, journal: JournalView, *, versioned: bool) -> None:
         self._inner = inner
         self._journal = journal
         self._versioned = versioned
         self.archived = 0
+
+    @property
+    def inner(self) -> Bucket:
+        """The backup bucket itself."""
+        return self._inner
+
+    @property
+    def versioned(self) -> bool:
+        return self._versioned
 
     @property
     def name(self) -> str:
@@ -79,7 +101,7 @@ class BackupTarget:
         return await self._inner.object_lock()
 
     async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
-        for key, size, etag in self._journal.listing():
+        for key, size, etag in self._journal.listing(start_after):
             yield ObjectInfo(key=key, size=size, etag=etag, last_modified=EPOCH)
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:

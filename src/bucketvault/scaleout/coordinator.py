@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from bucketvault.errors import BucketvaultError
+from bucketvault.history.record import Entry
 from bucketvault.mirror.decide import Action
 from bucketvault.mirror.engine import (
     ActionListener,
@@ -29,6 +30,7 @@ from bucketvault.mirror.engine import (
 from bucketvault.mirror.ranges import WHOLE, KeyRange, split_remainder
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
 from bucketvault.scaleout.executors import Executor, WorkerLost
+from bucketvault.scaleout.views import Window
 from bucketvault.scaleout.work import (
     FIRST_RANGE_KEYS,
     RANGE_KEYS,
@@ -36,6 +38,7 @@ from bucketvault.scaleout.work import (
     RangeOutcome,
     RangeWork,
 )
+from bucketvault.store.keys import sort_key
 
 MAX_ATTEMPTS = 4  # a range whose workers keep dying ends the run after this many tries
 
@@ -46,10 +49,13 @@ class RangeLostError(BucketvaultError):
 
 @dataclass(frozen=True, slots=True)
 class Distributed:
-    """A mirror job and its description for workers (same buckets, same options)."""
+    """A mirror job and its description for workers (same buckets, same options); a
+    side that is a snapshot or a backup has the window its ranges' records come from."""
 
     job: MirrorJob
     spec: JobSpec
+    source_window: Window | None = None
+    target_window: Window | None = None
 
 
 async def run_distributed(
@@ -72,7 +78,7 @@ async def run_distributed(
     )
     deletes = DeleteSpool()
     try:
-        await _copy_ranges(spec, executor, stats, deletes, on_action, range_keys)
+        await _copy_ranges(spec, work, executor, stats, deletes, on_action, range_keys)
         await delete_phase(job, deletes, stats, on_action or _ignore)
     finally:
         deletes.close()
@@ -84,8 +90,37 @@ def _ignore(_key: str, _action: Action, _size: int) -> None:
     pass
 
 
+def _with_records(
+    spec: JobSpec, work: Distributed, key_range: KeyRange, budget: int
+) -> tuple[RangeWork, KeyRange | None]:
+    """The work for `key_range` with the records its sides need. When a side has more
+    records there than the budget, the range ends at the last one sent; the rest of it
+    is returned, to be done as another range."""
+    windows = (work.source_window, work.target_window)
+    lines = [w.lines(key_range, budget) if w is not None else [] for w in windows]
+    ends = [Entry.from_line(side[-1]).key for side in lines if len(side) >= budget]
+    rest: KeyRange | None = None
+    if ends:
+        cut = min(ends, key=sort_key)
+        rest = key_range.rest_after(cut)
+        key_range = KeyRange(key_range.start_after, cut)
+        lines = [[ln for ln in side if sort_key(_key_of(ln)) <= sort_key(cut)] for side in lines]
+    return RangeWork(
+        spec,
+        key_range,
+        max_keys=budget,
+        source_lines=tuple(lines[0]),
+        target_lines=tuple(lines[1]),
+    ), rest
+
+
+def _key_of(line: str) -> str:
+    return Entry.from_line(line).key
+
+
 async def _copy_ranges(
     spec: JobSpec,
+    work: Distributed,
     executor: Executor,
     stats: MirrorStats,
     deletes: DeleteSpool,
@@ -101,8 +136,11 @@ async def _copy_ranges(
         nonlocal first
         budget = min(FIRST_RANGE_KEYS, range_keys) if first else range_keys
         first = False
-        task = asyncio.ensure_future(executor.run(RangeWork(spec, key_range, max_keys=budget)))
-        running[task] = key_range
+        range_work, rest = _with_records(spec, work, key_range, budget)
+        if rest is not None:
+            waiting.appendleft(rest)
+        task = asyncio.ensure_future(executor.run(range_work))
+        running[task] = range_work.key_range
 
     try:
         while waiting or running:
@@ -123,6 +161,8 @@ async def _copy_ranges(
                     waiting.append(key_range)
                     continue
                 stats.absorb(outcome.summary)
+                if work.target_window is not None:
+                    work.target_window.absorb(outcome.recorded, outcome.archived)
                 for key in outcome.deletes:
                     deletes.add(key)
                 if on_action is not None:

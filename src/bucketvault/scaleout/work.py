@@ -12,11 +12,15 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bucketvault.history.record import Header
+from bucketvault.history.source import SnapshotSource
+from bucketvault.history.target import BackupTarget
 from bucketvault.mirror.decide import Action
 from bucketvault.mirror.engine import MirrorJob, MirrorOptions, RangeScope, copy_phase
 from bucketvault.mirror.ranges import KeyRange
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
 from bucketvault.scaleout.sealing import Sealed, unseal_endpoint
+from bucketvault.scaleout.views import EntrySlice, RangeJournal, Recorded
 from bucketvault.store.base import Bucket, Endpoint
 from bucketvault.store.retry import counting_retries
 
@@ -36,13 +40,33 @@ class BucketSpec:
     prefix: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class BackupSpec:
+    """The backup bucket seen through the latest snapshot (`history.target.BackupTarget`);
+    each range is sent the records it needs (`views.JournalWindow`)."""
+
+    root: BucketSpec
+    versioned: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSpec:
+    """A snapshot as a read-only bucket (`history.source.SnapshotSource`); each range is
+    sent its entries (`views.SnapshotWindow`)."""
+
+    backup: BucketSpec
+    header: Header
+    prefix: str = ""
+
+
+SideSpec = BucketSpec | BackupSpec | SnapshotSpec
 BucketOpener = Callable[[BucketSpec], Bucket]
 
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    source: BucketSpec
-    target: BucketSpec
+    source: SideSpec
+    target: SideSpec
     options: MirrorOptions
     target_exists: bool = True
     report_actions: bool = False  # dry runs list what they would do
@@ -54,6 +78,8 @@ class RangeWork:
     key_range: KeyRange
     max_keys: int = RANGE_KEYS
     max_bytes: int = RANGE_BYTES
+    source_lines: tuple[str, ...] = ()  # the records a snapshot or backup side needs
+    target_lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +90,8 @@ class RangeOutcome:
     stopped_after: str | None = None
     sample: tuple[str, ...] = ()
     actions: tuple[tuple[str, str, int], ...] = field(default=())
+    recorded: tuple[Recorded, ...] = ()  # what a backup range wrote and deleted
+    archived: int = 0  # replaced backup copies archived first
 
 
 class _Worker:
@@ -103,7 +131,10 @@ def perform(work: RangeWork) -> RangeOutcome:
 async def do_range(work: RangeWork, open_bucket: BucketOpener) -> RangeOutcome:
     """List, compare and copy the keys of one range; deletions are only collected."""
     spec = work.job
-    job = MirrorJob(open_bucket(spec.source), open_bucket(spec.target), spec.options)
+    journal = RangeJournal(work.target_lines) if isinstance(spec.target, BackupSpec) else None
+    source = _open_side(spec.source, work.source_lines, open_bucket, None)
+    target = _open_side(spec.target, work.target_lines, open_bucket, journal)
+    job = MirrorJob(source, target, spec.options)
     stats = MirrorStats(dry_run=spec.options.dry_run)
     actions: list[tuple[str, str, int]] = []
 
@@ -128,4 +159,22 @@ async def do_range(work: RangeWork, open_bucket: BucketOpener) -> RangeOutcome:
         phase.stopped_after,
         tuple(phase.sample),
         tuple(actions),
+        recorded=tuple(journal.recorded) if journal is not None else (),
+        archived=target.archived if isinstance(target, BackupTarget) else 0,
+    )
+
+
+def _open_side(
+    spec: SideSpec,
+    lines: tuple[str, ...],
+    open_bucket: BucketOpener,
+    journal: RangeJournal | None,
+) -> Bucket:
+    if isinstance(spec, BucketSpec):
+        return open_bucket(spec)
+    if isinstance(spec, BackupSpec):
+        assert journal is not None
+        return BackupTarget(open_bucket(spec.root), journal, versioned=spec.versioned)
+    return SnapshotSource(
+        open_bucket(spec.backup), EntrySlice(lines), spec.header, prefix=spec.prefix
     )

@@ -19,17 +19,24 @@ from typing import TYPE_CHECKING, Any
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.store.base import Bucket, Endpoint, ObjectReader
 from bucketvault.store.keys import sort_key
-from bucketvault.store.local import LocalBucket, LocalEndpoint, local_unrepresentable
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, WriteResult
 from bucketvault.store.retry import DEFAULT_POLICY, RetryPolicy, retrying
 
 if TYPE_CHECKING:
+    from bucketvault.store.local import LocalBucket, LocalEndpoint, local_unrepresentable
     from bucketvault.store.s3 import S3Endpoint
     from bucketvault.store.s3_bucket import S3Bucket
 
-# The S3 client (aiohttp, awscrt) takes a fifth of a second to import: it loads on first
-# use, so commands and modules that only need the records stay quick.
-_LAZY = {"S3Bucket": "s3_bucket", "S3Endpoint": "s3"}
+# The S3 client (aiohttp, awscrt) takes a fifth of a second to import, the local store a
+# few milliseconds: each loads on first use, so commands and modules that only need the
+# records (or only one kind of store) stay quick.
+_LAZY = {
+    "S3Bucket": "s3_bucket",
+    "S3Endpoint": "s3",
+    "LocalBucket": "local",
+    "LocalEndpoint": "local",
+    "local_unrepresentable": "local",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -44,6 +51,8 @@ def __getattr__(name: str) -> Any:
 def open_endpoint(cfg: EndpointConfig, *, retry_policy: RetryPolicy = DEFAULT_POLICY) -> Endpoint:
     """The store for `cfg`: S3 for http(s):// URLs, a local directory for file://."""
     if cfg.is_local:
+        from bucketvault.store.local import LocalEndpoint
+
         return LocalEndpoint.from_config(cfg)
     from bucketvault.store.s3 import S3Endpoint
 

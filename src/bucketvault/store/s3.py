@@ -32,6 +32,7 @@ from bucketvault.store.s3_data import (
 from bucketvault.store.s3_errors import Where, quote_key
 from bucketvault.store.s3_sse import sse_headers
 from bucketvault.store.s3_wire import S3Wire, Signer, parse_tags, xml_children
+from bucketvault.store.tls import tls_for
 
 MAX_POOL_CONNECTIONS = 64
 CONNECT_TIMEOUT = 10.0
@@ -183,8 +184,4 @@ def _signer(cfg: EndpointConfig) -> Signer | None:
 
 
 def _tls(cfg: EndpointConfig) -> ssl.SSLContext | bool:
-    if cfg.insecure:
-        return False
-    if cfg.ca_bundle:
-        return ssl.create_default_context(cafile=cfg.ca_bundle)
-    return True
+    return tls_for(cfg.url, insecure=cfg.insecure, ca_bundle=cfg.ca_bundle)

@@ -27,8 +27,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import aiohttp
-
 from bucketvault.errors import (
     UNREACHABLE,
     AccessDeniedError,
@@ -40,6 +38,7 @@ from bucketvault.errors import (
     TransientStoreError,
     UnsupportedError,
 )
+from bucketvault.store.tls import aiohttp
 
 TRANSIENT_CODES = frozenset(
     {

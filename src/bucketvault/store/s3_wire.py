@@ -26,13 +26,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
-import aiohttp
 import yarl
 from awscrt import auth, http
 
 from bucketvault.errors import PermanentStoreError
 from bucketvault.store.retry import RetryPolicy, retrying
 from bucketvault.store.s3_errors import Where, from_response, translating
+from bucketvault.store.tls import aiohttp
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _XMLNS = "{" + S3_XMLNS + "}"

@@ -23,8 +23,10 @@ from bucketvault.history.layout import new_snapshot_id
 from bucketvault.history.record import Header
 from bucketvault.history.target import BackupTarget
 from bucketvault.mirror import MirrorJob, MirrorOptions
+from bucketvault.scaleout.run import backup as spread_backup
+from bucketvault.scaleout.views import JournalWindow
 from bucketvault.tasks.endpoints import service_stores
-from bucketvault.tasks.mirroring import mirror_reporting, mirror_result
+from bucketvault.tasks.mirroring import mirror_reporting, mirror_result, spread_for
 from bucketvault.tasks.result import ProgressCallback, TaskResult
 from bucketvault.tasks.snapshots import fill_journal, object_lock_of, prepare_backup_bucket
 from bucketvault.units import count
@@ -77,7 +79,9 @@ async def run_backup(
                     bwlimit=service.bwlimit,
                 ),
             )
-            summary = await mirror_reporting(job, progress)
+            window = JournalWindow(journal)
+            describe = spread_backup(job, stores.live_config, stores.backup_config, window)
+            summary = await mirror_reporting(job, progress, spread_for(service, describe))
             result = mirror_result(summary, f"backed up {bucket} →")
             if not summary.ok:
                 return TaskResult(
@@ -96,8 +100,9 @@ async def run_backup(
         f"{result.message}; snapshot {header.id}: {count(header.objects, 'object')} "
         f"({header.added:,} added, {header.changed:,} changed, {header.deleted:,} deleted)"
     )
-    if target.archived:
-        message += f", {target.archived:,} replaced copies archived"
+    archived = target.archived + window.archived  # in this process, and by workers
+    if archived:
+        message += f", {archived:,} replaced copies archived"
     return TaskResult(message, result.errors)
 
 

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
+from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.config.secret import Secret
 from bucketvault.config.services import ServiceConfig
 from bucketvault.errors import PlanInputError
@@ -23,6 +24,9 @@ class ServiceStores:
     backup: Endpoint
     live_role: StoreRole
     backup_role: StoreRole
+    # how to reach each store, for executor workers that open them themselves
+    live_config: EndpointConfig
+    backup_config: EndpointConfig
 
 
 def service_roles(service: ServiceConfig) -> tuple[StoreRole, StoreRole]:
@@ -61,7 +65,9 @@ async def service_stores(
             # an error from either store says which one it is and where its credentials
             # come from (the store's own hint cannot know)
             with as_stores((live_named, backup_named)):
-                yield ServiceStores(live, backup, live_named, backup_named)
+                yield ServiceStores(
+                    live, backup, live_named, backup_named, service.endpoint, backup_config
+                )
         finally:
             await backup.close()
     finally:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
+from bucketvault.config.services import ServiceConfig
 from bucketvault.errors import ExitCode, TransientStoreError
 from bucketvault.mirror import MirrorJob, MirrorStats, MirrorSummary, run_mirror
+from bucketvault.scaleout.run import Describe, run_spread
 from bucketvault.tasks.result import MAX_ERROR_LINES, ProgressCallback, TaskResult
 from bucketvault.units import count, human_bytes
 
@@ -15,12 +19,36 @@ SHOWN_KEYS = 20  # kept keys named in a step's history; the count is exact
 PROGRESS_INTERVAL_S = 0.5
 
 
-async def mirror_reporting(job: MirrorJob, progress: ProgressCallback | None) -> MirrorSummary:
-    """Run the mirror. When every object that failed failed transiently even after its
-    retries (the store went away mid-run), raise `TransientStoreError`, so the step goes
-    DELAYED and is retried later, copying only what is missing."""
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Run the step's mirror on an executor's workers (the service's `--executor`)."""
+
+    describe: Describe
+    executor: str
+    workers: int | None = None
+
+
+def spread_for(service: ServiceConfig, describe: Describe) -> Spread | None:
+    if service.executor == "inline":
+        return None
+    return Spread(describe, service.executor, service.executor_workers)
+
+
+async def mirror_reporting(
+    job: MirrorJob, progress: ProgressCallback | None, spread: Spread | None = None
+) -> MirrorSummary:
+    """Run the mirror (on `spread`'s executor when given). When every object that failed
+    failed transiently even after its retries (the store went away mid-run), raise
+    `TransientStoreError`, so the step goes DELAYED and is retried later, copying only
+    what is missing."""
     stats = MirrorStats()
-    summary = await _run(job, stats, progress)
+
+    async def run() -> MirrorSummary:
+        if spread is None:
+            return await run_mirror(job, stats=stats)
+        return await run_spread(spread.describe, spread.executor, spread.workers, stats=stats)
+
+    summary = await _run(run, stats, progress)
     if summary.failed and stats.failed_transient == summary.failed:
         first = summary.failed_objects[0] if summary.failed_objects else None
         raise TransientStoreError(
@@ -31,10 +59,12 @@ async def mirror_reporting(job: MirrorJob, progress: ProgressCallback | None) ->
 
 
 async def _run(
-    job: MirrorJob, stats: MirrorStats, progress: ProgressCallback | None
+    run: Callable[[], Awaitable[MirrorSummary]],
+    stats: MirrorStats,
+    progress: ProgressCallback | None,
 ) -> MirrorSummary:
     if progress is None:
-        return await run_mirror(job, stats=stats)
+        return await run()
 
     async def tick() -> None:
         while True:
@@ -43,7 +73,7 @@ async def _run(
 
     ticker = asyncio.create_task(tick())
     try:
-        summary = await run_mirror(job, stats=stats)
+        summary = await run()
     finally:
         ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -19,12 +19,15 @@ from datetime import datetime
 from bucketvault.config.services import ServiceConfig
 from bucketvault.history.layout import RESERVED
 from bucketvault.history.legacy import LegacyBackup
+from bucketvault.history.source import SnapshotSource
 from bucketvault.mirror import MirrorJob, MirrorOptions
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.narrow import Narrowed, as_folder, names_object, narrow, split_object
+from bucketvault.scaleout.run import plain as spread_plain
+from bucketvault.scaleout.run import restore as spread_restore
 from bucketvault.store.base import Bucket
 from bucketvault.tasks.endpoints import ServiceStores, service_stores
-from bucketvault.tasks.mirroring import mirror_reporting, mirror_result
+from bucketvault.tasks.mirroring import mirror_reporting, mirror_result, spread_for
 from bucketvault.tasks.result import ProgressCallback, TaskResult
 from bucketvault.tasks.snapshots import choose_snapshot, snapshot_source
 
@@ -76,11 +79,20 @@ async def run_restore(
                 bwlimit=service.bwlimit,
             )
             job = MirrorJob(*await _plain(stores, backup_bucket, target_bucket, prefix), legacy)
-            summary = await mirror_reporting(job, progress)
+            spread = None
+            if not isinstance(job.source, Narrowed):
+                describe = spread_plain(job, stores.backup_config, stores.live_config)
+                spread = spread_for(service, describe)
+            summary = await mirror_reporting(job, progress, spread)
             return mirror_result(summary, f"restored {backup_bucket} → {target_bucket}:")
         async with snapshot_source(stores.backup, backup_bucket, header, prefix=prefix) as source:
             # PREFIX= names one object or a folder, by the rule `mirror` follows
             chosen = await narrow(source, prefix)
-            summary = await mirror_reporting(MirrorJob(chosen, target, options), progress)
+            job = MirrorJob(chosen, target, options)
+            spread = None
+            if isinstance(chosen, SnapshotSource):  # one object (Narrowed) runs here
+                describe = spread_restore(job, stores.backup_config, stores.live_config)
+                spread = spread_for(service, describe)
+            summary = await mirror_reporting(job, progress, spread)
     what = f"restored {backup_bucket}@{header.id}" + (f" (prefix {prefix!r})" if prefix else "")
     return mirror_result(summary, f"{what} → {target_bucket}:")
