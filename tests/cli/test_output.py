@@ -22,8 +22,8 @@ def test_ctrl_c_is_one_clean_line(capsys: pytest.CaptureFixture[str]) -> None:
 def test_a_reader_that_goes_away_is_not_an_error() -> None:
     # `bucketvault ... | head -1`: the pipe closes after the first line
     script = (
-        "import sys; from bucketvault.cli import main, output\n"
-        "main.app = lambda: [output.print_data('line') for _ in range(100000)]\n"
+        "import sys; from bucketvault.cli import app, main, output\n"
+        "app.app = lambda: [output.print_data('line') for _ in range(100000)]\n"
         "main.run()\n"
     )
     proc = subprocess.run(
