@@ -56,6 +56,15 @@ def test_backup_damage_backup_restore_through_worker_processes(
     damaged = view(live, "data")
     second = plan("start", "backup", *creds(backup))
     assert second.exit_code == 0, second.stderr
+    verified = plan("start", "verify", *creds(backup))
+    assert verified.exit_code == 0, verified.stderr
+    assert f"{len(damaged):,} identical, 0 missing" in plan("status", "verify").stdout
+    for i in (3, 1203):  # drift in two ranges is found, every key of it named
+        put(live, "data", f"many/{i:05d}", b"drifted")
+    drifted = plan("start", "verify", *creds(backup))
+    assert drifted.exit_code != 0
+    status = plan("status", "verify").stdout
+    assert "differs: many/00003" in status and "differs: many/01203" in status, status
 
     listed = run_cli("--name=minio", "snapshot", "list", "minio-data", *creds(backup), "--json")
     assert listed.exit_code == 0, listed.stderr
@@ -71,6 +80,6 @@ def test_backup_damage_backup_restore_through_worker_processes(
         return view(live, target)
 
     assert restore("data-first", "-p", f"SNAPSHOT={snaps[0]['id']}") == original
-    assert restore("data-now") == damaged
+    assert restore("data-now") == damaged  # the latest: before the drift
     part = restore("data-part", "-p", f"SNAPSHOT={snaps[0]['id']}", "-p", "PREFIX=many/")
     assert part == {k: v for k, v in original.items() if k.startswith("many/")}

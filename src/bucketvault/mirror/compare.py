@@ -10,7 +10,8 @@ from bucketvault.errors import ErrorClass, IntegrityError, classify
 from bucketvault.mirror.checksum import SourceVerifier
 from bucketvault.mirror.identity import Identity, compare_listed
 from bucketvault.mirror.merge import Pair, merge
-from bucketvault.mirror.stages import first_error, listing_if_exists
+from bucketvault.mirror.ranges import RangeScope, ScopeWalk
+from bucketvault.mirror.stages import first_error
 from bucketvault.mirror.stats import MAX_LISTED_KEYS
 from bucketvault.mirror.transfer import recorded_identity
 from bucketvault.store.base import Bucket
@@ -27,6 +28,10 @@ class KeyList:
         if len(self.keys) < MAX_LISTED_KEYS:
             self.keys.append(key)
 
+    def absorb(self, other: KeyList) -> None:
+        self.count += other.count
+        self.keys.extend(other.keys[: max(0, MAX_LISTED_KEYS - len(self.keys))])
+
 
 @dataclass
 class CompareReport:
@@ -41,6 +46,15 @@ class CompareReport:
     extra: KeyList = field(default_factory=KeyList)  # in the copy only
     corrupt: KeyList = field(default_factory=KeyList)  # the copy's bytes fail their checksum
     errors: KeyList = field(default_factory=KeyList)  # could not be read or compared
+
+    def absorb(self, part: CompareReport) -> None:
+        """Add what one key range of the comparison found."""
+        self.compared += part.compared
+        self.same += part.same
+        self.read_back += part.read_back
+        self.read_bytes += part.read_bytes
+        for name in ("missing", "differing", "extra", "corrupt", "errors"):
+            getattr(self, name).absorb(getattr(part, name))
 
     @property
     def clean(self) -> bool:
@@ -66,20 +80,47 @@ async def compare_buckets(
     workers: int = 16,
     retry: RetryPolicy | None = None,
 ) -> CompareReport:
+    report, _ = await compare_range(
+        original, copy, read_data=read_data, workers=workers, retry=retry
+    )
+    return report
+
+
+async def compare_range(
+    original: Bucket,
+    copy: Bucket,
+    *,
+    read_data: bool,
+    workers: int = 16,
+    retry: RetryPolicy | None = None,
+    scope: RangeScope | None = None,
+) -> tuple[CompareReport, ScopeWalk]:
+    """Compare the keys of `scope` (all keys without one); the walk tells where a scope
+    whose budget ran out stopped."""
     policy = retry or RetryPolicy()
     report = CompareReport(original=original.display, copy=copy.display)
     queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=workers * 4)
+    scoped = ScopeWalk(scope)
+    # A missing bucket on either side is a finding, not a crash: everything on the
+    # other side is then missing from it.
+    original_exists, copy_exists = await original.exists(), await copy.exists()
 
     async def walk() -> None:
-        # A missing bucket on either side is a finding, not a crash: everything on
-        # the other side is then missing from it.
-        async for pair in merge(listing_if_exists(original), listing_if_exists(copy)):
+        pairs = merge(
+            scoped.listing(original, exists=original_exists),
+            scoped.listing(copy, exists=copy_exists),
+        )
+        async for pair in pairs:
+            scoped.seen(pair)
             if pair.target is None:
                 report.missing.add(pair.key)
             elif pair.source is None:
                 report.extra.add(pair.key)
             else:
                 await queue.put(pair)
+            if scoped.full():
+                break
+        await pairs.aclose()
         for _ in range(workers):
             await queue.put(None)
 
@@ -114,4 +155,4 @@ async def compare_buckets(
                 group.create_task(worker())
     except BaseExceptionGroup as group_error:
         raise first_error(group_error) from None
-    return report
+    return report, scoped

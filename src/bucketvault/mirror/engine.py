@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -21,13 +21,11 @@ from bucketvault.mirror.decide import Action, Policy, decide, on_difference
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.identity import Identity
 from bucketvault.mirror.merge import Pair, merge
-from bucketvault.mirror.ranges import WHOLE, KeyRange
+from bucketvault.mirror.ranges import RangeScope, ScopeWalk
 from bucketvault.mirror.stages import first_error
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
 from bucketvault.mirror.transfer import TransferSettings, copy_object, recorded_identity
 from bucketvault.store.base import Bucket
-from bucketvault.store.keys import sort_key
-from bucketvault.store.model import ObjectInfo
 from bucketvault.store.retry import RetryPolicy, counting_retries
 
 ActionListener = Callable[[str, Action, int], None]
@@ -101,23 +99,6 @@ class DeleteSpool:
             self._file.close()
 
 
-@dataclass(frozen=True, slots=True)
-class RangeScope:
-    """One part of a mirror run: the keys of `key_range`, stopping once `max_keys` keys
-    were listed (source and target together) or `max_bytes` planned for copying, so a
-    worker hands the rest back to be shared out (`ranges.split_remainder`)."""
-
-    key_range: KeyRange = WHOLE
-    max_keys: int | None = None
-    max_bytes: int | None = None
-    sample_every: int = 0  # keep every n-th listed key, to cut the rest by
-
-    def full(self, listed: int, planned_bytes: int) -> bool:
-        return (self.max_keys is not None and listed >= self.max_keys) or (
-            self.max_bytes is not None and planned_bytes >= self.max_bytes
-        )
-
-
 @dataclass(slots=True)
 class CopyPhase:
     """What a copy phase leaves: keys to delete (applied only after every part of the
@@ -178,17 +159,6 @@ async def prepare_buckets(job: MirrorJob, stats: MirrorStats) -> bool:
     return target_exists
 
 
-async def _listing(
-    bucket: Bucket, key_range: KeyRange, exists: bool = True
-) -> AsyncIterator[ObjectInfo]:
-    if not exists:
-        return
-    async for info in bucket.list(start_after=key_range.start_after):
-        if key_range.last is not None and key_range.past_end(sort_key(info.key)):
-            return
-        yield info
-
-
 async def copy_phase(
     job: MirrorJob,
     stats: MirrorStats,
@@ -211,17 +181,12 @@ async def copy_phase(
     queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=options.workers * 4)
     large_slots = asyncio.Semaphore(options.large_workers)
     phase = CopyPhase(DeleteSpool())
+    walk = ScopeWalk(scope)
 
     async def list_and_decide() -> None:
-        listed = planned = 0
-        pairs = merge(
-            _listing(source, scope.key_range),
-            _listing(target, scope.key_range, target_exists),
-        )
+        pairs = merge(walk.listing(source), walk.listing(target, exists=target_exists))
         async for pair in pairs:
-            listed += (pair.source is not None) + (pair.target is not None)
-            if scope.sample_every and listed % scope.sample_every < 2:
-                phase.sample.append(pair.key)
+            walk.seen(pair)
             if pair.source is not None:
                 stats.listed_source += 1
             if pair.target is not None:
@@ -230,7 +195,7 @@ async def copy_phase(
             size = pair.source.size if pair.source is not None else 0
             if action in (Action.COPY, Action.UPDATE):
                 stats.plan_copy(size)
-                planned += size
+                walk.planned(size)
                 tell(pair.key, action, size)
                 if not options.dry_run:
                     await queue.put(pair)
@@ -247,8 +212,7 @@ async def copy_phase(
                 stats.kept_extra += 1
             else:
                 stats.ignored += 1
-            if scope.full(listed, planned):
-                phase.stopped_after = pair.key
+            if walk.full():
                 break
         await pairs.aclose()
         for _ in range(options.workers):
@@ -297,6 +261,7 @@ async def copy_phase(
     except BaseException:
         phase.deletes.close()
         raise
+    phase.stopped_after, phase.sample = walk.stopped_after, walk.sample
     return phase
 
 

@@ -15,10 +15,13 @@ characters, a date's day). Cuts that fall where there are no keys cost one empty
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from bucketvault.mirror.merge import Pair
+from bucketvault.store.base import Bucket
 from bucketvault.store.keys import sort_key
+from bucketvault.store.model import ObjectInfo
 
 # Character classes a key position is assumed to range over, in listing order.
 _CLASSES = (string.digits, string.ascii_uppercase, string.ascii_lowercase)
@@ -55,6 +58,61 @@ class KeyRange:
 
 
 WHOLE = KeyRange()
+
+
+@dataclass(frozen=True, slots=True)
+class RangeScope:
+    """One part of a run: the keys of `key_range`, stopping once `max_keys` keys were
+    listed (both sides together) or `max_bytes` planned for copying, so a worker hands
+    the rest back to be shared out (`split_remainder`)."""
+
+    key_range: KeyRange = WHOLE
+    max_keys: int | None = None
+    max_bytes: int | None = None
+    sample_every: int = 0  # keep every n-th listed key, to cut the rest by
+
+
+class ScopeWalk:
+    """Walks the merged listings of one scope: bounds them to its range, counts what was
+    listed and planned, keeps the sample, and says when the budget is spent."""
+
+    def __init__(self, scope: RangeScope | None) -> None:
+        self.scope = scope or RangeScope()
+        self.listed = 0
+        self._planned = 0
+        self.sample: list[str] = []
+        self.stopped_after: str | None = None
+        self._last: str | None = None
+
+    async def listing(self, bucket: Bucket, *, exists: bool = True) -> AsyncIterator[ObjectInfo]:
+        """`bucket`'s keys within the range (none when the bucket does not exist)."""
+        if not exists:
+            return
+        key_range = self.scope.key_range
+        async for info in bucket.list(start_after=key_range.start_after):
+            if key_range.past_end(sort_key(info.key)):
+                return
+            yield info
+
+    def seen(self, pair: Pair) -> None:
+        self.listed += (pair.source is not None) + (pair.target is not None)
+        every = self.scope.sample_every
+        if every and self.listed % every < 2:
+            self.sample.append(pair.key)
+        self._last = pair.key
+
+    def planned(self, size: int) -> None:
+        self._planned += size
+
+    def full(self) -> bool:
+        """Whether the budget is spent: then the walk stops after the last key seen."""
+        scope = self.scope
+        spent = (scope.max_keys is not None and self.listed >= scope.max_keys) or (
+            scope.max_bytes is not None and self._planned >= scope.max_bytes
+        )
+        if spent:
+            self.stopped_after = self._last
+        return spent
 
 
 def _class_of(char: str) -> str:

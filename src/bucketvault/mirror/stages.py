@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from bucketvault.store.base import Bucket
 from bucketvault.store.model import ObjectInfo
 
 
@@ -13,13 +12,6 @@ async def nothing() -> AsyncIterator[ObjectInfo]:
     """The listing of a bucket that does not exist."""
     return
     yield  # pragma: no cover
-
-
-async def listing_if_exists(bucket: Bucket) -> AsyncIterator[ObjectInfo]:
-    """The bucket's listing, or an empty one when the bucket is missing."""
-    if await bucket.exists():
-        async for info in bucket.list():
-            yield info
 
 
 def first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

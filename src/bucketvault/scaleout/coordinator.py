@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from bucketvault.errors import BucketvaultError
 from bucketvault.history.record import Entry
+from bucketvault.mirror.compare import CompareReport
 from bucketvault.mirror.decide import Action
 from bucketvault.mirror.engine import (
     ActionListener,
@@ -77,13 +79,41 @@ async def run_distributed(
         report_actions=on_action is not None and job.options.dry_run,
     )
     deletes = DeleteSpool()
+
+    def take(outcome: RangeOutcome) -> None:
+        assert outcome.summary is not None
+        stats.absorb(outcome.summary)
+        if work.target_window is not None:
+            work.target_window.absorb(outcome.recorded, outcome.archived)
+        for key in outcome.deletes:
+            deletes.add(key)
+        if on_action is not None:
+            for key, action, size in outcome.actions:
+                on_action(key, Action(action), size)
+
     try:
-        await _copy_ranges(spec, work, executor, stats, deletes, on_action, range_keys)
+        await _do_ranges(spec, work, executor, take, range_keys)
         await delete_phase(job, deletes, stats, on_action or _ignore)
     finally:
         deletes.close()
     stats.finish()
     return stats.snapshot()
+
+
+async def compare_distributed(
+    work: Distributed, executor: Executor, *, read_data: bool, range_keys: int = RANGE_KEYS
+) -> CompareReport:
+    """`compare_buckets` of the job's source (the original) and target (the copy), one
+    key range per worker at a time; one report."""
+    report = CompareReport(original=work.job.source.display, copy=work.job.target.display)
+    spec = replace(work.spec, verify=True, read_data=read_data)
+
+    def take(outcome: RangeOutcome) -> None:
+        assert outcome.report is not None
+        report.absorb(outcome.report)
+
+    await _do_ranges(spec, work, executor, take, range_keys)
+    return report
 
 
 def _ignore(_key: str, _action: Action, _size: int) -> None:
@@ -118,15 +148,14 @@ def _key_of(line: str) -> str:
     return Entry.from_line(line).key
 
 
-async def _copy_ranges(
+async def _do_ranges(
     spec: JobSpec,
     work: Distributed,
     executor: Executor,
-    stats: MirrorStats,
-    deletes: DeleteSpool,
-    on_action: ActionListener | None,
+    take: Callable[[RangeOutcome], None],
     range_keys: int,
 ) -> None:
+    """Hand out ranges until every key was done, each outcome given to `take` once."""
     waiting: deque[KeyRange] = deque([WHOLE])
     attempts: dict[KeyRange, int] = {}
     running: dict[asyncio.Future[RangeOutcome], KeyRange] = {}
@@ -160,14 +189,7 @@ async def _copy_ranges(
                         ) from None
                     waiting.append(key_range)
                     continue
-                stats.absorb(outcome.summary)
-                if work.target_window is not None:
-                    work.target_window.absorb(outcome.recorded, outcome.archived)
-                for key in outcome.deletes:
-                    deletes.add(key)
-                if on_action is not None:
-                    for key, action, size in outcome.actions:
-                        on_action(key, Action(action), size)
+                take(outcome)
                 if outcome.stopped_after is not None:
                     rest = key_range.rest_after(outcome.stopped_after)
                     if rest is not None:

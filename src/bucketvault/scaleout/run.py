@@ -15,9 +15,10 @@ from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.history.index import EntryTable
 from bucketvault.history.source import SnapshotSource
 from bucketvault.history.target import BackupTarget
+from bucketvault.mirror.compare import CompareReport
 from bucketvault.mirror.engine import ActionListener, MirrorJob, MirrorOptions
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
-from bucketvault.scaleout.coordinator import Distributed, run_distributed
+from bucketvault.scaleout.coordinator import Distributed, compare_distributed, run_distributed
 from bucketvault.scaleout.executors import Executor, open_executor
 from bucketvault.scaleout.sealing import seal_endpoint
 from bucketvault.scaleout.views import JournalWindow, SnapshotWindow
@@ -92,6 +93,38 @@ def restore(job: MirrorJob, store: EndpointConfig, live: EndpointConfig) -> Desc
         return Distributed(job, spec, source_window=SnapshotWindow(table, source.prefix))
 
     return describe
+
+
+def verify(
+    live_bucket: Bucket, snapshot: SnapshotSource, live: EndpointConfig, store: EndpointConfig
+) -> Describe:
+    """A verify: the live bucket compared with a snapshot, its ranges' entries from the
+    snapshot's local index."""
+    assert isinstance(snapshot.table, EntryTable)
+    table = snapshot.table
+
+    def describe(executor: Executor) -> Distributed:
+        spec = JobSpec(
+            bucket_spec(live_bucket, live, executor),
+            SnapshotSpec(
+                bucket_spec(snapshot.backup, store, executor), snapshot.header, snapshot.prefix
+            ),
+            MirrorOptions(),
+        )
+        job = MirrorJob(live_bucket, snapshot)
+        return Distributed(job, spec, target_window=SnapshotWindow(table, snapshot.prefix))
+
+    return describe
+
+
+async def run_compare_spread(
+    describe: Describe, executor_name: str, workers: int | None, *, read_data: bool
+) -> CompareReport:
+    executor = open_executor(executor_name, workers)
+    try:
+        return await compare_distributed(describe(executor), executor, read_data=read_data)
+    finally:
+        await executor.close()
 
 
 async def run_spread(

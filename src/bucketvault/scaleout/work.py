@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from bucketvault.history.record import Header
 from bucketvault.history.source import SnapshotSource
 from bucketvault.history.target import BackupTarget
+from bucketvault.mirror.compare import CompareReport, compare_range
 from bucketvault.mirror.decide import Action
-from bucketvault.mirror.engine import MirrorJob, MirrorOptions, RangeScope, copy_phase
-from bucketvault.mirror.ranges import KeyRange
+from bucketvault.mirror.engine import MirrorJob, MirrorOptions, copy_phase
+from bucketvault.mirror.ranges import KeyRange, RangeScope
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
 from bucketvault.scaleout.sealing import Sealed, unseal_endpoint
 from bucketvault.scaleout.views import EntrySlice, RangeJournal, Recorded
@@ -70,6 +71,9 @@ class JobSpec:
     options: MirrorOptions
     target_exists: bool = True
     report_actions: bool = False  # dry runs list what they would do
+    # a verify: compare source (the live bucket) with target (a snapshot), change nothing
+    verify: bool = False
+    read_data: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +89,14 @@ class RangeWork:
 @dataclass(frozen=True, slots=True)
 class RangeOutcome:
     key_range: KeyRange
-    summary: MirrorSummary
+    summary: MirrorSummary | None  # what a mirror range did (None for a verify)
     deletes: tuple[str, ...] = ()
     stopped_after: str | None = None
     sample: tuple[str, ...] = ()
     actions: tuple[tuple[str, str, int], ...] = field(default=())
     recorded: tuple[Recorded, ...] = ()  # what a backup range wrote and deleted
     archived: int = 0  # replaced backup copies archived first
+    report: CompareReport | None = None  # what a verify range found
 
 
 class _Worker:
@@ -134,6 +139,15 @@ async def do_range(work: RangeWork, open_bucket: BucketOpener) -> RangeOutcome:
     journal = RangeJournal(work.target_lines) if isinstance(spec.target, BackupSpec) else None
     source = _open_side(spec.source, work.source_lines, open_bucket, None)
     target = _open_side(spec.target, work.target_lines, open_bucket, journal)
+    scope = RangeScope(
+        work.key_range, max_keys=work.max_keys, max_bytes=work.max_bytes, sample_every=SAMPLE_EVERY
+    )
+    if spec.verify:
+        report, walk = await compare_range(source, target, read_data=spec.read_data, scope=scope)
+        return RangeOutcome(
+            work.key_range, None, stopped_after=walk.stopped_after, sample=tuple(walk.sample),
+            report=report,
+        )  # fmt: skip
     job = MirrorJob(source, target, spec.options)
     stats = MirrorStats(dry_run=spec.options.dry_run)
     actions: list[tuple[str, str, int]] = []
@@ -142,9 +156,6 @@ async def do_range(work: RangeWork, open_bucket: BucketOpener) -> RangeOutcome:
         if spec.report_actions:
             actions.append((key, action.value, size))
 
-    scope = RangeScope(
-        work.key_range, max_keys=work.max_keys, max_bytes=work.max_bytes, sample_every=SAMPLE_EVERY
-    )
     with counting_retries(stats.count_retry):
         phase = await copy_phase(job, stats, tell, target_exists=spec.target_exists, scope=scope)
     try:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from bucketvault.config.services import ServiceConfig
 from bucketvault.history.legacy import LegacyBackup
 from bucketvault.mirror.compare import CompareReport, KeyList, compare_buckets
+from bucketvault.scaleout.run import run_compare_spread
+from bucketvault.scaleout.run import verify as spread_verify
 from bucketvault.tasks.endpoints import service_stores
 from bucketvault.tasks.result import MAX_ERROR_LINES, TaskResult
 from bucketvault.tasks.snapshots import choose_snapshot, snapshot_source
@@ -58,6 +60,12 @@ async def run_verify(
             report = await compare_buckets(live, backup, read_data=read_data)
             return verify_result(bucket, report)
         async with snapshot_source(stores.backup, backup_name, header) as source:
-            report = await compare_buckets(live, source, read_data=read_data)
+            if service.executor == "inline":
+                report = await compare_buckets(live, source, read_data=read_data)
+            else:
+                describe = spread_verify(live, source, stores.live_config, stores.backup_config)
+                report = await run_compare_spread(
+                    describe, service.executor, service.executor_workers, read_data=read_data
+                )
     result = verify_result(bucket, report)
     return TaskResult(f"{result.message} (snapshot {header.id})", result.errors)
