@@ -108,6 +108,8 @@ class RayExecutor:
             raise UsageError("--executor ray needs Ray: pip install 'bucketvault[ray]'") from None
         self._ray = ray
         address = address or os.environ.get("RAY_ADDRESS")
+        if address and not ray.is_initialized():
+            _check_reachable(address)
         if not ray.is_initialized():
             ray.init(
                 address=address,
@@ -149,6 +151,31 @@ class RayExecutor:
 
     async def close(self) -> None:
         pass
+
+
+def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
+    """Fail in seconds with one line when no Ray cluster answers at `address` (Ray itself
+    would keep retrying for minutes)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise UsageError(f"RAY_ADDRESS={address!r} is not host:port (or ray://host:port)")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise UsageError(
+            f"no Ray cluster answers at {host}:{port} ({exc.strerror or exc}): start one "
+            "with `ray start --head`, or unset RAY_ADDRESS to run a local one"
+        ) from None
 
 
 def open_executor(name: str, workers: int | None) -> Executor:
