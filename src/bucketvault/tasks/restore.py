@@ -23,7 +23,6 @@ from bucketvault.history.source import SnapshotSource
 from bucketvault.mirror import MirrorJob, MirrorOptions
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.narrow import Narrowed, as_folder, names_object, narrow, split_object
-from bucketvault.scaleout.run import plain as spread_plain
 from bucketvault.scaleout.run import restore as spread_restore
 from bucketvault.store.base import Bucket
 from bucketvault.tasks.endpoints import ServiceStores, service_stores
@@ -79,11 +78,9 @@ async def run_restore(
                 bwlimit=service.bwlimit,
             )
             job = MirrorJob(*await _plain(stores, backup_bucket, target_bucket, prefix), legacy)
-            spread = None
-            if not isinstance(job.source, Narrowed):
-                describe = spread_plain(job, stores.backup_config, stores.live_config)
-                spread = spread_for(service, describe)
-            summary = await mirror_reporting(job, progress, spread)
+            # the first format (no snapshots) is restored in this process, whatever the
+            # service's executor: it is read through `LegacyBackup`, which workers lack
+            summary = await mirror_reporting(job, progress)
             return mirror_result(summary, f"restored {backup_bucket} → {target_bucket}:")
         async with snapshot_source(stores.backup, backup_bucket, header, prefix=prefix) as source:
             # PREFIX= names one object or a folder, by the rule `mirror` follows
