@@ -113,6 +113,7 @@ class Case:
     setup: Callable[[World], None] | None = None
     # a copy run: what could be copied may be; the failing objects must leave no trace
     copies: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # set for this run only
 
 
 def _garbage(name: str) -> Callable[[World], None]:
@@ -238,6 +239,17 @@ CASES = [
          "/nonexistent/secret"), ExitCode.USAGE, "cannot read"),
     Case("bandwidth limit that is not a rate", ("mirror", "live/photos", "FILES", "--bwlimit",
          "fast"), ExitCode.USAGE, "not a rate"),
+    Case("unknown executor", ("mirror", "live/photos", "FILES", "--executor", "threads"),
+         ExitCode.USAGE, "not one of"),
+    Case("no workers", ("mirror", "live/photos", "FILES", "--executor", "processes",
+         "--executor-workers", "0"), ExitCode.USAGE, "at least 1"),
+    Case("workers for the inline executor", ("mirror", "live/photos", "FILES",
+         "--executor-workers", "4"), ExitCode.USAGE, "goes with --executor processes or ray"),
+    Case("a Ray cluster nobody runs", ("mirror", "live/photos", "FILES", "--executor", "ray"),
+         ExitCode.USAGE, "no Ray cluster answers", env=(("RAY_ADDRESS", "127.0.0.1:9"),)),
+    Case("service with an unknown executor", ("service", "add", "x", "--endpoint",
+         "http://127.0.0.1:9", "--no-check", "--executor", "threads"), ExitCode.USAGE,
+         "not one of"),
     Case("unknown server-side encryption", ("service", "add", "x", "--endpoint",
          "http://127.0.0.1:9", "--no-check", "--sse", "aes"), ExitCode.USAGE, "not one of"),
     Case("SSE-C without its key file", ("service", "add", "x", "--endpoint",
@@ -282,7 +294,7 @@ def test_bad_input(case: Case, world: World, tmp_path: Path, table: RowFactory) 
                 args.append(arg)
         before = world.state()
         with engine(QUICK_ENGINE):
-            result = run_cli(*args, env=world.env)
+            result = run_cli(*args, env={**world.env, **dict(case.env)})
         lines = result.stderr.strip().splitlines()
         row.expected = f"exit {int(case.code)}"
         row.intact = f"exit {result.exit_code}"
