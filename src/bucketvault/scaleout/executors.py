@@ -108,15 +108,8 @@ class RayExecutor:
             raise UsageError("--executor ray needs Ray: pip install 'bucketvault[ray]'") from None
         self._ray = ray
         address = address or os.environ.get("RAY_ADDRESS")
-        if address and not ray.is_initialized():
-            _check_reachable(address)
         if not ray.is_initialized():
-            ray.init(
-                address=address,
-                include_dashboard=False if address is None else None,
-                log_to_driver=False,
-                configure_logging=False,
-            )
+            _start_driver(address)
         self._key = cluster_key(create=address is None)
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self._workers = workers or max(1, cpus)
@@ -138,6 +131,8 @@ class RayExecutor:
         except (
             exceptions.WorkerCrashedError,
             exceptions.NodeDiedError,
+            exceptions.LocalRayletDiedError,
+            exceptions.OutOfMemoryError,  # killed by Ray's memory monitor
             exceptions.ObjectLostError,
             exceptions.TaskCancelledError,
         ) as exc:
@@ -153,14 +148,38 @@ class RayExecutor:
         pass
 
 
-def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
+def _start_driver(address: str | None) -> None:
+    """Join the cluster at `address`, or start a local one of our own (never join some
+    other local cluster Ray happens to find). A cluster on a loopback address is joined
+    from loopback: Ray would otherwise announce this machine's outside address to it."""
+    import ray
+
+    host = _check_reachable(address) if address else "127.0.0.1"
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    try:
+        ray.init(
+            address=address or "local",
+            include_dashboard=False if address is None else None,
+            log_to_driver=False,
+            configure_logging=False,
+            _node_ip_address="127.0.0.1" if loopback else None,
+        )
+    except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot join the Ray cluster at {address}: {first} (is its auth token "
+            "in this process's environment?)"
+        ) from None
+
+
+def _check_reachable(address: str, timeout_s: float = 3.0) -> str:
     """Fail in seconds with one line when no Ray cluster answers at `address` (Ray itself
-    would keep retrying for minutes)."""
+    would keep retrying for minutes); the host it names."""
     import socket
     from urllib.parse import urlsplit
 
     if address == "auto":
-        return
+        return ""
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
     try:
         host, port = parts.hostname, parts.port
@@ -176,6 +195,7 @@ def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
             f"no Ray cluster answers at {host}:{port} ({exc.strerror or exc}): start one "
             "with `ray start --head`, or unset RAY_ADDRESS to run a local one"
         ) from None
+    return host
 
 
 def open_executor(name: str, workers: int | None) -> Executor:
