@@ -17,12 +17,14 @@ from tests.conftest import boto_client
 from tests.e2e.helpers import put, run_cli
 from tests.history.test_history_e2e import add_service, creds, damage, fill, plan, view
 
-MANY = 1500  # more keys than the first range's budget, so the work is cut into ranges
+MANY = 1200  # more keys than the first range's budget, so the work is cut into ranges
 
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LoopbackServer]:
-    with loopback_server("moto", tmp_path / "live") as server:
+    # rclone: reading back every object to compare (`view`) is several times quicker than
+    # on moto; odd keys through workers are covered by test_real_servers' corpus on moto
+    with loopback_server("rclone", tmp_path / "live") as server:
         yield server
 
 
@@ -33,7 +35,7 @@ def backup(tmp_path: Path) -> Iterator[LoopbackServer]:
 
 
 def fill_many(live: LoopbackServer, bucket: str) -> None:
-    fill(live, bucket, odd=True)
+    fill(live, bucket, odd=False)
     keys = [f"many/{i:05d}" for i in range(MANY)]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda key: put(live, bucket, key, os.urandom(64)), keys))
@@ -59,12 +61,12 @@ def test_backup_damage_backup_restore_through_worker_processes(
     verified = plan("start", "verify", *creds(backup))
     assert verified.exit_code == 0, verified.stderr
     assert f"{len(damaged):,} identical, 0 missing" in plan("status", "verify").stdout
-    for i in (3, 1203):  # drift in two ranges is found, every key of it named
+    for i in (3, 1103):  # drift in two ranges is found, every key of it named
         put(live, "data", f"many/{i:05d}", b"drifted")
     drifted = plan("start", "verify", *creds(backup))
     assert drifted.exit_code != 0
     status = plan("status", "verify").stdout
-    assert "differs: many/00003" in status and "differs: many/01203" in status, status
+    assert "differs: many/00003" in status and "differs: many/01103" in status, status
 
     listed = run_cli("--name=minio", "snapshot", "list", "minio-data", *creds(backup), "--json")
     assert listed.exit_code == 0, listed.stderr
