@@ -42,6 +42,34 @@ def layout_part_size(info: ObjectInfo) -> int | None:
     return None
 
 
+class ETagCandidates:
+    """Computes, over the bytes fed to it, the ETag an object of `info`'s size and part
+    count would have: its MD5 when `info`'s ETag is one, else its multipart ETag for
+    every common part size that gives that many parts."""
+
+    def __init__(self, info: ObjectInfo) -> None:
+        self._etag = info.etag
+        self._md5: Any = hashlib.md5() if is_plain_md5(info.etag) else None
+        parts = _part_count(info.etag)
+        sizes = [p for p in COMMON_PART_SIZES if parts and math.ceil(info.size / p) == parts]
+        self._multipart = [MultipartETag(size) for size in sizes]
+
+    @property
+    def possible(self) -> bool:
+        return self._md5 is not None or bool(self._multipart)
+
+    def update(self, chunk: bytes) -> None:
+        if self._md5 is not None:
+            self._md5.update(chunk)
+        for candidate in self._multipart:
+            candidate.update(chunk)
+
+    def matches(self) -> bool:
+        if self._md5 is not None:
+            return bool(self._md5.hexdigest() == self._etag)
+        return any(candidate.hexdigest() == self._etag for candidate in self._multipart)
+
+
 def _part_count(etag: str) -> int | None:
     _, dash, count = etag.rpartition("-")
     return int(count) if dash and count.isdigit() else None

@@ -21,7 +21,7 @@ from bucketvault.errors import (
     UnrepresentableKeyError,
 )
 from bucketvault.mirror.bandwidth import BandwidthLimit
-from bucketvault.mirror.checksum import SourceVerifier, layout_part_size
+from bucketvault.mirror.checksum import ETagCandidates, SourceVerifier, layout_part_size
 from bucketvault.mirror.identity import Identity, compare_recorded, content_md5
 from bucketvault.mirror.stats import MirrorStats
 from bucketvault.store.base import Bucket
@@ -141,5 +141,23 @@ async def recorded_identity(
     if identity is Identity.UNKNOWN:
         source_info, source_attributes = await source.head(key)
         identity = compare_recorded(source_info, source_attributes, target_info, target_attributes)
+    if identity is Identity.UNKNOWN and target_attributes.source_etag is None:
+        # a copy without records whose ETag is of another kind than the source's (a
+        # store that answers a multipart upload with the content's MD5): its bytes tell
+        identity = await _read_identity(target, key, listed_source)
     # Unknowable without reading both: treat as changed, which the conflict policy guards.
     return Identity.DIFFERENT if identity is Identity.UNKNOWN else identity
+
+
+async def _read_identity(target: Bucket, key: str, source: ObjectInfo) -> Identity:
+    """Read the target's object and compute what the source's ETag is of it: the content
+    MD5, or the multipart ETag for each part size that gives the source's part count."""
+    expected = ETagCandidates(source)
+    if not expected.possible:
+        return Identity.UNKNOWN
+    async with target.open(key) as reader:
+        if reader.info.size != source.size:
+            return Identity.DIFFERENT
+        async for chunk in reader.chunks():
+            expected.update(chunk)
+    return Identity.SAME if expected.matches() else Identity.DIFFERENT
