@@ -107,6 +107,7 @@ class CopyPhase:
     deletes: DeleteSpool
     stopped_after: str | None = None
     sample: list[str] = field(default_factory=list)
+    listed: int = 0  # keys listed, both sides together
 
 
 async def run_mirror(
@@ -261,7 +262,7 @@ async def copy_phase(
     except BaseException:
         phase.deletes.close()
         raise
-    phase.stopped_after, phase.sample = walk.stopped_after, walk.sample
+    phase.stopped_after, phase.sample, phase.listed = walk.stopped_after, walk.sample, walk.listed
     return phase
 
 

@@ -35,6 +35,7 @@ from bucketvault.scaleout.executors import Executor, WorkerLost
 from bucketvault.scaleout.views import Window
 from bucketvault.scaleout.work import (
     FIRST_RANGE_KEYS,
+    MAX_RANGE_KEYS,
     RANGE_KEYS,
     JobSpec,
     RangeOutcome,
@@ -43,6 +44,15 @@ from bucketvault.scaleout.work import (
 from bucketvault.store.keys import sort_key
 
 MAX_ATTEMPTS = 4  # a range whose workers keep dying ends the run after this many tries
+MAX_WINDOW_LINES = 20_000  # records sent with one range of a backup, restore or verify
+
+
+def next_budget(base: int, listed: int, slots: int, *, windowed: bool) -> int:
+    """The key budget of the next range: `base` at first, then growing with the keys
+    listed so far, so a bucket of n keys is done in about 4 x slots x log(n) ranges
+    rather than n / base, while the first ranges still come back soon."""
+    grown = max(base, min(MAX_RANGE_KEYS, listed // (4 * slots)))
+    return min(grown, max(base, MAX_WINDOW_LINES)) if windowed else grown
 
 
 class RangeLostError(BucketvaultError):
@@ -160,10 +170,15 @@ async def _do_ranges(
     attempts: dict[KeyRange, int] = {}
     running: dict[asyncio.Future[RangeOutcome], KeyRange] = {}
     first = True
+    listed = 0
+    windowed = work.source_window is not None or work.target_window is not None
 
     def launch(key_range: KeyRange) -> None:
         nonlocal first
-        budget = min(FIRST_RANGE_KEYS, range_keys) if first else range_keys
+        if first:
+            budget = min(FIRST_RANGE_KEYS, range_keys)
+        else:
+            budget = next_budget(range_keys, listed, executor.slots, windowed=windowed)
         first = False
         range_work, rest = _with_records(spec, work, key_range, budget)
         if rest is not None:
@@ -190,6 +205,7 @@ async def _do_ranges(
                     waiting.append(key_range)
                     continue
                 take(outcome)
+                listed += outcome.listed
                 if outcome.stopped_after is not None:
                     rest = key_range.rest_after(outcome.stopped_after)
                     if rest is not None:

@@ -30,6 +30,10 @@ from bucketvault.store.retry import counting_retries
 # than handing it out.
 RANGE_KEYS = 4000
 FIRST_RANGE_KEYS = 1000  # the first range is cut early, so the others start soon
+# Every range costs a LIST from its start key on each side, and some stores pay for that
+# by the size of the bucket (rclone serve s3 reads the whole directory): on a big bucket
+# the budget grows with what was listed so far, up to this (`coordinator.next_budget`).
+MAX_RANGE_KEYS = 100_000
 RANGE_BYTES = 512 * 1024 * 1024
 SAMPLE_EVERY = 50
 
@@ -97,6 +101,7 @@ class RangeOutcome:
     recorded: tuple[Recorded, ...] = ()  # what a backup range wrote and deleted
     archived: int = 0  # replaced backup copies archived first
     report: CompareReport | None = None  # what a verify range found
+    listed: int = 0  # keys listed, both sides together
 
 
 class _Worker:
@@ -146,7 +151,7 @@ async def do_range(work: RangeWork, open_bucket: BucketOpener) -> RangeOutcome:
         report, walk = await compare_range(source, target, read_data=spec.read_data, scope=scope)
         return RangeOutcome(
             work.key_range, None, stopped_after=walk.stopped_after, sample=tuple(walk.sample),
-            report=report,
+            report=report, listed=walk.listed,
         )  # fmt: skip
     job = MirrorJob(source, target, spec.options)
     stats = MirrorStats(dry_run=spec.options.dry_run)
@@ -172,6 +177,7 @@ async def do_range(work: RangeWork, open_bucket: BucketOpener) -> RangeOutcome:
         tuple(actions),
         recorded=tuple(journal.recorded) if journal is not None else (),
         archived=target.archived if isinstance(target, BackupTarget) else 0,
+        listed=phase.listed,
     )
 
 
