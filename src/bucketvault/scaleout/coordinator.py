@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -144,7 +145,9 @@ def _with_records(
         cut = min(ends, key=sort_key)
         rest = key_range.rest_after(cut)
         key_range = KeyRange(key_range.start_after, cut)
-        lines = [[ln for ln in side if sort_key(_key_of(ln)) <= sort_key(cut)] for side in lines]
+        # the lines are in key order: find where each side passes the cut, parsing a few
+        high = sort_key(cut)
+        lines = [side[: bisect_right(side, high, key=_order_of)] for side in lines]
     return RangeWork(
         spec,
         key_range,
@@ -154,8 +157,8 @@ def _with_records(
     ), rest
 
 
-def _key_of(line: str) -> str:
-    return Entry.from_line(line).key
+def _order_of(line: str) -> bytes:
+    return sort_key(Entry.from_line(line).key)
 
 
 async def _do_ranges(
