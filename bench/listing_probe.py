@@ -41,6 +41,7 @@ from typing import Any
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.config.secret import Secret
 from bucketvault.mirror.ranges import WHOLE, KeyRange, split_remainder
+from bucketvault.scaleout.coordinator import cut_parts
 from bucketvault.scaleout.work import FIRST_RANGE_KEYS
 from bucketvault.store.keys import sort_key
 
@@ -112,7 +113,7 @@ def pull_queue(pool: ProcessPoolExecutor, listers: int, range_keys: int) -> tupl
                 rest = key_range.rest_after(listed.stopped_after)
                 if rest is not None:
                     idle = listers - len(running) - len(waiting)
-                    waiting.extend(split_remainder(rest, listed.sample, max(1, idle)))
+                    waiting.extend(split_remainder(rest, listed.sample, cut_parts(idle, listers)))
     return keys, ranges
 
 
@@ -169,7 +170,7 @@ def replay(keys: int, slots: int, *, grow: bool) -> dict[str, Any]:
             rest = key_range.rest_after(stopped)
             if rest is not None:
                 idle = slots - len(running) - len(waiting)
-                waiting.extend(split_remainder(rest, sample, max(1, idle)))
+                waiting.extend(split_remainder(rest, sample, cut_parts(idle, slots)))
     return {
         "mode": "replay",
         "listers": slots,

@@ -82,9 +82,11 @@ def test_counter_keys_are_cut_at_the_varying_digit() -> None:
     assert len(parts) == 4
     assert_cuts(rest, parts)
     cuts = [p.last for p in parts[:-1]]
-    # the hundreds digit varied in the sample; cut points are its next values (and the
-    # thousands digit one position shallower, for a counter that carries over)
-    assert all(c is not None and c.startswith("obj-00") for c in cuts), cuts
+    # the hundreds digit varied in the sample; cut points are its next values, the
+    # thousands digit one position shallower (a counter that carries over), and a rung
+    # at each shallower digit (where the keys go on past what the sample shows)
+    assert all(c is not None and c.startswith("obj-0") for c in cuts), cuts
+    assert "obj-001" in cuts and any(c is not None and len(c) < 7 for c in cuts), cuts
     assert cuts == sorted(cuts, key=lambda c: sort_key(c or ""))
 
 

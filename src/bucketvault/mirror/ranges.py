@@ -23,8 +23,16 @@ from bucketvault.store.base import Bucket
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectInfo
 
-# Character classes a key position is assumed to range over, in listing order.
-_CLASSES = (string.digits, string.ascii_uppercase, string.ascii_lowercase)
+# Character classes a key position is assumed to range over, in listing order; the
+# narrowest one holding every character the sample shows there is taken (hex hashes cut
+# at 0-9a-f, not at every letter).
+_CLASSES = (
+    string.digits,
+    "0123456789abcdef",
+    string.ascii_uppercase,
+    string.ascii_lowercase,
+    string.ascii_letters + string.digits,
+)
 _PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
 
 
@@ -115,10 +123,10 @@ class ScopeWalk:
         return spent
 
 
-def _class_of(char: str) -> str:
+def _class_of(char: str, seen: set[str]) -> str:
     for chars in _CLASSES:
-        if char in chars:
-            return chars
+        if char in chars and seen <= set(chars):
+            return "".join(sorted(chars))
     return _PRINTABLE
 
 
@@ -137,16 +145,27 @@ def _varying_position(sample: Sequence[str]) -> int | None:
 def cut_points(after: str, sample: Sequence[str], upper: str | None, most: int) -> list[str]:
     """Up to `most` keys between `after` and `upper`, in order, where the rest of a range
     is likely to be spread: the characters that follow `after`'s at the position where
-    the sampled keys vary, and one position shallower (a counter that carries over)."""
+    the sampled keys vary and one position shallower (a counter that carries over), in
+    the narrowest class holding what the sample shows there, and the next character at
+    each shallower letter or digit. Measured by replaying the coordinator on 1,000,000
+    keys of four layouts (bench/listing_probe.py --mode replay)."""
     varying = _varying_position([*sample, after])
     if varying is None:
         varying = max(0, len(after) - 1)
     candidates: set[str] = set()
+    # one rung at every shallower letter or digit: where the keys go on past what the
+    # sample shows (the next month after a run of days); past the last key, an empty LIST
+    for position in range(0, max(0, varying - 1)):
+        here = after[position]
+        following = next((c for c in _class_of(here, set()) if c > here), None)
+        if here.isalnum() and following is not None:
+            candidates.add(after[:position] + following)
     for position in (varying - 1, varying):
         if position < 0 or position >= len(after):
             continue
         here = after[position]
-        for char in _class_of(here):
+        seen = {key[position] for key in sample if len(key) > position}
+        for char in _class_of(here, seen):
             if char > here:
                 candidates.add(after[:position] + char)
     low = sort_key(after)
