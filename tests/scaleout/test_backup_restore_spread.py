@@ -1,10 +1,14 @@
-"""Backup and restore steps of a service whose `--executor` spreads them over worker
-processes: snapshots, history and restored buckets exactly as a one-process run makes
-them, across several key ranges (the journal's records sent range by range)."""
+"""Backup, restore and verify steps of a service whose `--executor` spreads them over
+worker processes or a Ray cluster: snapshots, history and restored buckets exactly as a
+one-process run makes them, across several key ranges (the journal's records sent range
+by range). Plans run in a child process, as a user runs them: a Ray driver does not
+belong inside pytest."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,8 +18,8 @@ import pytest
 
 from bucketvault.loopback import LoopbackServer, loopback_server
 from tests.conftest import boto_client
-from tests.e2e.helpers import put, run_cli
-from tests.history.test_history_e2e import add_service, creds, damage, fill, plan, view
+from tests.e2e.helpers import Result, put, run_cli
+from tests.history.test_history_e2e import add_service, creds, damage, fill, view
 
 MANY = 1200  # more keys than the first range's budget, so the work is cut into ranges
 
@@ -41,10 +45,23 @@ def fill_many(live: LoopbackServer, bucket: str) -> None:
         list(pool.map(lambda key: put(live, bucket, key, os.urandom(64)), keys))
 
 
-def test_backup_damage_backup_restore_through_worker_processes(
-    live: LoopbackServer, backup: LoopbackServer
+def plan(*args: str) -> Result:
+    """`bucketvault --name=minio plan ...` in a child process (the test's environment:
+    its home, and the Ray cluster's address, token and key when on Ray)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bucketvault.cli.main", "--name=minio", "plan", *args],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("executor", ["processes", "ray"])
+def test_backup_damage_backup_restore_through_workers(
+    live: LoopbackServer, backup: LoopbackServer, executor: str, request: pytest.FixtureRequest
 ) -> None:
-    add_service(live, backup, "--executor", "processes", "--executor-workers", "2")
+    if executor == "ray":
+        request.getfixturevalue("on_ray")
+    add_service(live, backup, "--executor", executor, "--executor-workers", "2")
     fill_many(live, "data")
     original = view(live, "data")
 
