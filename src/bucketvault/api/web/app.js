@@ -206,6 +206,7 @@ function needToken() {
 }
 
 async function refresh() {
+  const asked = token;
   let result;
   try {
     result = await api("GET", "/v1/overview");
@@ -213,6 +214,8 @@ async function refresh() {
     $("updated").textContent = "scheduler unreachable";
     return;
   }
+  // an answer to a request made with a token since forgotten or replaced shows nothing
+  if (asked !== token) return;
   if (result.status === 401) {
     if (token) { $("login-error").textContent = "That token was refused."; show("login-error", true); }
     needToken();
@@ -255,6 +258,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("forget").addEventListener("click", () => {
     token = "";
     sessionStorage.removeItem("bv-token");
+    needToken();
     refresh();
   });
   $("start-cancel").addEventListener("click", () => { show("start-panel", false); startTarget = null; });
