@@ -99,15 +99,13 @@ class DeleteSpool:
             self._file.close()
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class CopyPhase:
     """What a copy phase leaves: keys to delete (applied only after every part of the
-    run ended cleanly), and where it stopped when its budget ran out."""
+    run ended cleanly), and its walk (what it listed, where a budget stopped it)."""
 
     deletes: DeleteSpool
-    stopped_after: str | None = None
-    sample: list[str] = field(default_factory=list)
-    listed: int = 0  # keys listed, both sides together
+    walk: ScopeWalk
 
 
 async def run_mirror(
@@ -126,13 +124,12 @@ async def run_mirror(
     stats = stats if stats is not None else MirrorStats()
     target_exists = await prepare_buckets(job, stats)
     tell = on_action or _ignore
-    phase = CopyPhase(DeleteSpool())
-    try:
-        with counting_retries(stats.count_retry):
-            phase = await copy_phase(job, stats, tell, target_exists=target_exists)
+    with counting_retries(stats.count_retry):
+        phase = await copy_phase(job, stats, tell, target_exists=target_exists)
+        try:
             await delete_phase(job, phase.deletes, stats, tell)
-    finally:
-        phase.deletes.close()
+        finally:
+            phase.deletes.close()
     stats.finish()
     return stats.snapshot()
 
@@ -171,7 +168,6 @@ async def copy_phase(
     """List both sides (within `scope`), decide, and copy; deletions are only collected."""
     options = job.options
     source, target = job.source, job.target
-    scope = scope or RangeScope()
     policy = Policy(overwrite=options.overwrite, remove=options.remove, filter=options.filter)
     settings = TransferSettings(
         bookkeeping=options.bookkeeping,
@@ -181,8 +177,8 @@ async def copy_phase(
     )
     queue: asyncio.Queue[Pair | None] = asyncio.Queue(maxsize=options.workers * 4)
     large_slots = asyncio.Semaphore(options.large_workers)
-    phase = CopyPhase(DeleteSpool())
     walk = ScopeWalk(scope)
+    phase = CopyPhase(DeleteSpool(), walk)
 
     async def list_and_decide() -> None:
         pairs = merge(walk.listing(source), walk.listing(target, exists=target_exists))
@@ -262,7 +258,6 @@ async def copy_phase(
     except BaseException:
         phase.deletes.close()
         raise
-    phase.stopped_after, phase.sample, phase.listed = walk.stopped_after, walk.sample, walk.listed
     return phase
 
 

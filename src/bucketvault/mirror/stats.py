@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from bucketvault.errors import ExitCode
@@ -84,23 +84,8 @@ class MirrorSummary:
         return ExitCode.OK
 
 
-_COUNTS = (
-    "listed_source",
-    "listed_target",
-    "planned_objects",
-    "planned_bytes",
-    "copied",
-    "copied_bytes",
-    "transferred_bytes",
-    "skipped",
-    "conflicts",
-    "deleted",
-    "kept_extra",
-    "ignored",
-    "failed",
-    "retries",
-    "failed_transient",
-)
+# what adds up across the parts of a run: every count of the summary
+_COUNTS = tuple(field.name for field in fields(MirrorSummary) if field.type == "int")
 
 
 @dataclass

@@ -16,10 +16,9 @@ from multiprocessing import get_context
 from typing import Protocol
 
 from bucketvault.errors import BucketvaultError, UsageError
+from bucketvault.scaleout.choice import check_executor
 from bucketvault.scaleout.sealing import cluster_key, new_key
 from bucketvault.scaleout.work import RangeOutcome, RangeWork, perform, start_worker
-
-EXECUTORS = ("inline", "processes", "ray")
 
 
 class WorkerLost(BucketvaultError):
@@ -42,18 +41,12 @@ class Executor(Protocol):
     async def close(self) -> None: ...
 
 
-def default_workers() -> int:
-    return os.cpu_count() or 1
-
-
 class ProcessExecutor:
     """N worker processes on this machine (spawned: nothing of the parent's state leaks
     in); the run's key reaches them over their private pipe, never a file."""
 
     def __init__(self, workers: int | None = None) -> None:
-        self._workers = workers or default_workers()
-        if self._workers < 1:
-            raise UsageError("--executor-workers must be at least 1")
+        self._workers = workers or os.cpu_count() or 1
         self._key = new_key()
         self._pool = self._new_pool()
 
@@ -106,7 +99,6 @@ class RayExecutor:
             import ray
         except ImportError:
             raise UsageError("--executor ray needs Ray: pip install 'bucketvault[ray]'") from None
-        self._ray = ray
         address = address or os.environ.get("RAY_ADDRESS")
         if not ray.is_initialized():
             _start_driver(address)
@@ -199,8 +191,10 @@ def _check_reachable(address: str, timeout_s: float = 3.0) -> str:
 
 
 def open_executor(name: str, workers: int | None) -> Executor:
-    if name == "processes":
-        return ProcessExecutor(workers)
+    """The executor `name` (`processes` or `ray`; `inline` runs without one)."""
+    check_executor(name, workers)
     if name == "ray":
         return RayExecutor(workers)
-    raise UsageError(f"--executor {name!r} is not one of {', '.join(EXECUTORS)}")
+    if name != "processes":
+        raise UsageError(f"--executor {name} runs in this process: it opens no executor")
+    return ProcessExecutor(workers)

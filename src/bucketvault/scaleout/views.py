@@ -27,36 +27,6 @@ Recorded = tuple[str, str | None]
 """(key, record line) a backup worker wrote, or (key, None) for a key it deleted."""
 
 
-class RangeJournal:
-    """A backup journal for one key range: what the backup bucket holds there (sent by
-    the coordinator), and what this worker changed."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self._held = [Entry.from_line(line) for line in lines]
-        self._by_key = {entry.key: entry for entry in self._held}
-        self._changed: dict[str, Entry | None] = {}
-        self.recorded: list[Recorded] = []
-
-    def listing(self, start_after: str | None = None) -> Iterator[tuple[str, int, str]]:
-        after = sort_key(start_after) if start_after is not None else None
-        for entry in self._held:
-            if after is None or sort_key(entry.key) > after:
-                yield entry.key, entry.size, entry.etag
-
-    def current(self, key: str) -> Entry | None:
-        if key in self._changed:
-            return self._changed[key]
-        return self._by_key.get(key)
-
-    def record(self, entry: Entry) -> None:
-        self._changed[entry.key] = entry
-        self.recorded.append((entry.key, entry.to_line()))
-
-    def record_deleted(self, key: str) -> None:
-        self._changed[key] = None
-        self.recorded.append((key, None))
-
-
 class EntrySlice:
     """A snapshot's entries for one key range, as `SnapshotSource` reads them."""
 
@@ -72,6 +42,33 @@ class EntrySlice:
         for entry in self._entries:
             if entry.key.startswith(prefix) and (after is None or sort_key(entry.key) > after):
                 yield entry
+
+
+class RangeJournal:
+    """A backup journal for one key range: what the backup bucket holds there (sent by
+    the coordinator), and what this worker changed."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._held = EntrySlice(lines)
+        self._changed: dict[str, Entry | None] = {}
+        self.recorded: list[Recorded] = []
+
+    def listing(self, start_after: str | None = None) -> Iterator[tuple[str, int, str]]:
+        for entry in self._held.ordered(start_after=start_after):
+            yield entry.key, entry.size, entry.etag
+
+    def current(self, key: str) -> Entry | None:
+        if key in self._changed:
+            return self._changed[key]
+        return self._held.get(key)
+
+    def record(self, entry: Entry) -> None:
+        self._changed[entry.key] = entry
+        self.recorded.append((entry.key, entry.to_line()))
+
+    def record_deleted(self, key: str) -> None:
+        self._changed[key] = None
+        self.recorded.append((key, None))
 
 
 class Window(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bucketvault.history.record import Header
 from bucketvault.history.source import SnapshotSource
@@ -97,7 +97,7 @@ class RangeOutcome:
     deletes: tuple[str, ...] = ()
     stopped_after: str | None = None
     sample: tuple[str, ...] = ()
-    actions: tuple[tuple[str, str, int], ...] = field(default=())
+    actions: tuple[tuple[str, str, int], ...] = ()
     recorded: tuple[Recorded, ...] = ()  # what a backup range wrote and deleted
     archived: int = 0  # replaced backup copies archived first
     report: CompareReport | None = None  # what a verify range found
@@ -172,12 +172,12 @@ async def do_range(work: RangeWork, open_bucket: BucketOpener) -> RangeOutcome:
         work.key_range,
         stats.snapshot(),
         deletes,
-        phase.stopped_after,
-        tuple(phase.sample),
+        phase.walk.stopped_after,
+        tuple(phase.walk.sample),
         tuple(actions),
         recorded=tuple(journal.recorded) if journal is not None else (),
         archived=target.archived if isinstance(target, BackupTarget) else 0,
-        listed=phase.listed,
+        listed=phase.walk.listed,
     )
 
 
