@@ -76,7 +76,11 @@ def _foreground(*args: str) -> tuple[threading.Thread, list[tuple[int, str, str]
 
 def _wait_started(step: str) -> None:
     m = make_manager()
-    for _ in range(1000):  # 10 s
+    # bounded in time and count: a loaded CI box took more than 10 s to start the step
+    deadline = time.monotonic() + 30
+    for _ in range(3000):
+        if time.monotonic() > deadline:
+            break
         body = m.status("verify")
         if any(
             s["name"] == step and s["status"] == "STARTED"
