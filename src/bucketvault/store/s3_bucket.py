@@ -60,7 +60,9 @@ from bucketvault.store.s3_data import (
     version_or_none,
 )
 from bucketvault.store.s3_errors import Where, quote_key
-from bucketvault.store.s3_listing import decode_key, list_objects, parse_timestamp
+from bucketvault.store.s3_folders import Listing, list_by_folder
+from bucketvault.store.s3_list_page import decode_key, parse_timestamp
+from bucketvault.store.s3_listing import list_objects
 from bucketvault.store.s3_versions import (
     create_locked,
     delete_version,
@@ -164,13 +166,16 @@ class S3Bucket:
         return self._prefix + key
 
     async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
-        async for info in list_objects(
-            self._ep.wire,
-            where=self.where(),
-            prefix=self._prefix,
-            start_after=start_after,
-        ):
-            yield info
+        found = (
+            list_by_folder(Listing(self._ep.wire, self.where(), self._prefix))
+            if start_after is None
+            else list_objects(
+                self._ep.wire, where=self.where(), prefix=self._prefix, start_after=start_after
+            )
+        )
+        async with contextlib.aclosing(found):
+            async for info in found:
+                yield info
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         full = self._full(key)

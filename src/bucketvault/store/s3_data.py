@@ -31,7 +31,7 @@ from bucketvault.errors import (
 from bucketvault.store.model import ObjectAttributes, ObjectInfo, normalize_etag
 from bucketvault.store.retry import RetryPolicy, retrying
 from bucketvault.store.s3_errors import Where, from_response, quote_key
-from bucketvault.store.s3_listing import parse_timestamp
+from bucketvault.store.s3_list_page import parse_timestamp
 from bucketvault.store.s3_resume import Unfinished, abort_quietly, unfinished
 from bucketvault.store.s3_wire import (
     S3Wire,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from bucketvault.errors import StoreError
 from bucketvault.store.model import normalize_etag
 from bucketvault.store.s3_errors import Where
-from bucketvault.store.s3_listing import decode_key, parse_timestamp
+from bucketvault.store.s3_list_page import decode_key, parse_timestamp
 from bucketvault.store.s3_wire import S3Wire, xml_children
 
 _PAGES = 20  # 20,000 parts or uploads at most: S3 allows 10,000 parts

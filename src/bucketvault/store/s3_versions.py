@@ -40,7 +40,7 @@ from bucketvault.errors import (
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectLock, VersionInfo, Versioning, normalize_etag
 from bucketvault.store.s3_errors import Where, quote_key
-from bucketvault.store.s3_listing import decode_key, parse_timestamp
+from bucketvault.store.s3_list_page import decode_key, parse_timestamp
 from bucketvault.store.s3_wire import content_md5, parse_tags, xml_body, xml_children
 
 if TYPE_CHECKING:

@@ -1,0 +1,188 @@
+"""Listing a bucket folder by folder, several folders at once, in one ordered stream.
+
+A listing of one stream waits for every page in turn, and servers that keep objects in
+a directory tree (MinIO, SeaweedFS's filer, `rclone serve s3`) answer a page scoped to
+one folder (`Prefix=d0041/`) for less than a page of the whole bucket: on `rclone serve
+s3`, 16-23 ms of server CPU against 30 ms. So a bucket is listed by its top level first
+(`Delimiter=/`: the keys at that level and one common prefix per folder), and the
+folders' own listings are fetched several at once, ahead of the reader. The keys under
+one folder lie together in byte order, so putting each folder's keys in its place gives
+exactly the bucket's order, which the merge with the other side relies on.
+
+A bucket of many small folders would take one request per folder where one page holds
+a thousand keys; once the folders listed so far cost more than twice the pages their
+keys would fill, the rest is listed as one plain stream from the last key handed on.
+A server that ignores the delimiter answers with plain keys, which are handed on as
+they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from bucketvault.store.keys import sort_key
+from bucketvault.store.model import ObjectInfo
+from bucketvault.store.s3_errors import Where
+from bucketvault.store.s3_list_page import ListPage
+from bucketvault.store.s3_listing import PAGE_SIZE, OrderCheck, list_pages, relative
+from bucketvault.store.s3_wire import S3Wire
+
+DELIMITER = "/"
+LISTING_WIDTH = 8  # folders whose listings are fetched at once, the one being read included
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Where one listing runs and how wide; keys given to it are whole keys."""
+
+    wire: S3Wire
+    where: Where
+    prefix: str
+    width: int = LISTING_WIDTH
+    page_size: int = PAGE_SIZE
+
+    def pages(
+        self, prefix: str, start_after: str | None, delimiter: str | None = None
+    ) -> AsyncGenerator[ListPage, None]:
+        return list_pages(
+            self.wire,
+            where=self.where,
+            prefix=prefix,
+            start_after=start_after,
+            delimiter=delimiter,
+            page_size=self.page_size,
+        )
+
+
+class _Folder:
+    """One folder's plain listing, its first page asked for as soon as it is queued."""
+
+    def __init__(self, listing: Listing, name: str) -> None:
+        self.name = name
+        self._pages = listing.pages(name, None)
+        self._first = asyncio.ensure_future(anext(self._pages, None))
+        self.requests = 0
+        self.keys = 0
+
+    async def pages(self) -> AsyncGenerator[ListPage, None]:
+        page = await self._first
+        while page is not None:
+            self.requests += 1
+            self.keys += len(page.objects)
+            yield page
+            page = await anext(self._pages, None)
+
+    async def close(self) -> None:
+        """Stop fetching; the first page's request may still be on its way."""
+        self._first.cancel()
+        await asyncio.wait([self._first])  # the generator is free again once it ended
+        if not self._first.cancelled():
+            self._first.exception()  # seen, so asyncio does not report it as lost
+        await self._pages.aclose()
+
+
+async def list_by_folder(listing: Listing) -> AsyncGenerator[ObjectInfo, None]:
+    """Every object under the listing's prefix in UTF-8 byte order, keys relative to it.
+
+    Only whole listings go folder by folder: a server that keeps a directory tree may
+    read `StartAfter=a-b` in its own order and leave out the folder `a/`, which sorts
+    after `a-b` in bytes and before it in the tree (SeaweedFS does), so a listing that
+    starts after a key is one plain stream (`s3_listing.list_objects`)."""
+    cut = len(listing.prefix)
+    async with contextlib.aclosing(_walk(listing)) as walk:
+        async for info in walk:
+            yield relative(info, cut)
+
+
+async def _walk(listing: Listing) -> AsyncGenerator[ObjectInfo, None]:
+    level = listing.prefix
+    ahead: deque[_Folder | ObjectInfo] = deque()
+    last_handed: str | None = None
+    requests = keys = 0
+    try:
+        async with contextlib.aclosing(_level_entries(listing)) as entries:
+            folders = 0
+            exhausted = False
+            while True:
+                while not exhausted and folders < listing.width and len(ahead) < listing.page_size:
+                    entry = await anext(entries, None)
+                    if entry is None:
+                        exhausted = True
+                    elif isinstance(entry, ObjectInfo):
+                        ahead.append(entry)
+                    else:
+                        ahead.append(_Folder(listing, entry))
+                        folders += 1
+                if not ahead:
+                    return
+                item = ahead.popleft()
+                if isinstance(item, ObjectInfo):
+                    last_handed = item.key
+                    yield item
+                    continue
+                folders -= 1
+                order = OrderCheck(listing.where, item.name)
+                try:
+                    async with contextlib.aclosing(item.pages()) as pages:
+                        async for page in pages:
+                            for info in page.objects:
+                                order.check(info.key)
+                                last_handed = info.key
+                                yield info
+                finally:
+                    await item.close()
+                requests += item.requests
+                keys += item.keys
+                if requests > 2 * -(-keys // listing.page_size) + listing.width:
+                    break  # small folders: a request each costs more than it saves
+        await _close_all(ahead)
+        # The rest as one plain stream, from the last key handed on. On a server that
+        # reads StartAfter in its own tree order, a key it then sends out of order is
+        # refused by the check, as in any plain listing.
+        order = OrderCheck(listing.where, level, last_handed)
+        async with contextlib.aclosing(listing.pages(level, last_handed)) as rest:
+            async for page in rest:
+                for info in page.objects:
+                    order.check(info.key)
+                    yield info
+    finally:
+        await _close_all(ahead)
+
+
+async def _close_all(ahead: deque[_Folder | ObjectInfo]) -> None:
+    while ahead:
+        item = ahead.popleft()
+        if isinstance(item, _Folder):
+            await item.close()
+
+
+async def _level_entries(listing: Listing) -> AsyncGenerator[ObjectInfo | str, None]:
+    """The keys and folders directly under the listing's prefix, in order: each folder
+    stands at its name, before every key that sorts after all of its own keys."""
+    order = OrderCheck(listing.where, listing.prefix)
+    async with contextlib.aclosing(listing.pages(listing.prefix, None, DELIMITER)) as pages:
+        async for page in pages:
+            for entry in _in_order(page):
+                order.check(entry if isinstance(entry, str) else entry.key)
+                yield entry
+
+
+def _in_order(page: ListPage) -> list[ObjectInfo | str]:
+    """A page's keys and folders merged: a folder stands at its name, and no key of the
+    level sorts between a folder's name and its last key."""
+    merged: list[ObjectInfo | str] = []
+    folders = iter(page.prefixes)
+    folder = next(folders, None)
+    for info in page.objects:
+        while folder is not None and sort_key(folder) < sort_key(info.key):
+            merged.append(folder)
+            folder = next(folders, None)
+        merged.append(info)
+    if folder is not None:
+        merged.append(folder)
+        merged.extend(folders)
+    return merged

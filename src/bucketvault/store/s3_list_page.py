@@ -1,0 +1,139 @@
+"""One ListObjectsV2 answer read into objects, common prefixes and the continuation token.
+
+A no-op mirror of a big bucket spends most of its client CPU reading listing pages:
+ElementTree builds ~6,000 elements for a page of 1,000 keys (3-5 ms) to hand back four
+fields of each. Answers almost always come in one shape (`<Contents><Key>..
+<LastModified>..<ETag>..<Size>..`, the order AWS, MinIO, rclone, moto and SeaweedFS all
+write), which one regular expression reads in a sixth of the time. That fast path is
+taken only when it provably saw everything: every `Contents` and `CommonPrefixes`
+element matched, no field holds an XML escape other than the ETag's `&quot;`, and the
+answer has no CDATA, comments or namespace prefixes. Any other answer, or any doubt, is
+read by ElementTree, which stays the reference (the tests hold the two to the same
+result on generated answers).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import unquote_plus
+
+from bucketvault.store.model import ObjectInfo, normalize_etag
+from bucketvault.store.s3_wire import xml_children
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """Keys are relative to the bucket (not yet to a listing prefix), decoded."""
+
+    objects: list[ObjectInfo]
+    prefixes: list[str]  # common prefixes, when the request named a delimiter
+    next_token: str | None  # None on the last page
+
+
+def decode_key(raw: str) -> str:
+    """Keys are asked for URL-encoded; every server encodes `+` as `%2B` and some
+    (rclone) a space as `+`, so decoding is `unquote_plus`."""
+    return unquote_plus(raw, encoding="utf-8", errors="surrogateescape")
+
+
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def parse_timestamp(value: str) -> datetime | None:
+    """S3 sends ISO 8601 in listings and RFC 1123 in headers; both have fast parsers in
+    the standard library (botocore's dateutil costs ~0.5 ms a timestamp). None when
+    `value` is neither."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def read_list_page(body: bytes) -> ListPage:
+    page = _read_fast(body)
+    return page if page is not None else _read_tree(body)
+
+
+def _object(key: str, size: str, etag: str | None, modified: str | None) -> ObjectInfo:
+    return ObjectInfo(
+        key=decode_key(key),
+        size=int(size or 0),
+        etag=normalize_etag(etag),
+        last_modified=(parse_timestamp(modified) if modified else None) or _EPOCH,
+    )
+
+
+_CONTENTS = re.compile(
+    rb"<Contents>\s*<Key>([^<&]*)</Key>\s*<LastModified>([^<&]*)</LastModified>"
+    rb"\s*<ETag>([^<]*)</ETag>"
+    rb"(?:\s*<Checksum(?:Algorithm|Type)>[^<&]*</Checksum(?:Algorithm|Type)>)*"
+    rb"\s*<Size>([0-9]+)</Size>"
+)
+_PREFIX = re.compile(rb"<CommonPrefixes>\s*<Prefix>([^<&]*)</Prefix>\s*</CommonPrefixes>")
+_TRUNCATED = re.compile(rb"<IsTruncated>\s*(true|false)\s*</IsTruncated>")
+_TOKEN = re.compile(rb"<NextContinuationToken>([^<&]*)</NextContinuationToken>")
+_SHAPE = re.compile(rb'^(?:<\?xml[^>]*\?>)?\s*<ListBucketResult(?: xmlns="[^"]*")?>')
+
+
+def _read_fast(body: bytes) -> ListPage | None:
+    if _SHAPE.match(body) is None or b"<![CDATA[" in body or b"<!--" in body:
+        return None
+    objects = _CONTENTS.findall(body)
+    # every spelling of the element (a namespace prefix, attributes, a key holding the
+    # word) shows up as a count that does not match, and sends the page to ElementTree
+    if len(objects) * 2 != body.count(b"Contents>") or len(objects) != body.count(b"<Contents"):
+        return None
+    prefixes = _PREFIX.findall(body)
+    if len(prefixes) * 2 != body.count(b"CommonPrefixes>"):
+        return None
+    truncated = _TRUNCATED.findall(body)
+    tokens = _TOKEN.findall(body)
+    if len(truncated) != 1 or len(tokens) != body.count(b"<NextContinuationToken"):
+        return None
+    if truncated[0] == b"true" and len(tokens) != 1:
+        return None  # a listing cut short is worse than a slow page
+    try:
+        etags: list[str] = []
+        for _key, _modified, etag, _size in objects:  # AWS and MinIO write `&quot;` here
+            if b"&" in etag:
+                etag = etag.replace(b"&quot;", b'"').replace(b"&#34;", b'"')
+                if b"&" in etag:
+                    return None
+            etags.append(etag.decode())
+        return ListPage(
+            objects=[
+                _object(key.decode(), size.decode(), etag, modified.decode())
+                for (key, modified, _etag, size), etag in zip(objects, etags, strict=True)
+            ],
+            prefixes=[decode_key(prefix.decode()) for prefix in prefixes],
+            next_token=tokens[0].decode() if truncated[0] == b"true" else None,
+        )
+    except UnicodeDecodeError:  # not UTF-8: ElementTree says what the answer is
+        return None
+
+
+def _read_tree(body: bytes) -> ListPage:
+    root, ns = xml_children(body)
+    objects = [
+        _object(
+            entry.findtext(f"{ns}Key") or "",
+            entry.findtext(f"{ns}Size") or "0",
+            entry.findtext(f"{ns}ETag"),
+            entry.findtext(f"{ns}LastModified"),
+        )
+        for entry in root.iterfind(f"{ns}Contents")
+    ]
+    prefixes = [
+        decode_key(entry.findtext(f"{ns}Prefix") or "")
+        for entry in root.iterfind(f"{ns}CommonPrefixes")
+    ]
+    token = root.findtext(f"{ns}NextContinuationToken")
+    truncated = root.findtext(f"{ns}IsTruncated") == "true"
+    return ListPage(objects, prefixes, token if truncated and token else None)
