@@ -145,6 +145,16 @@ def test_folders_are_listed_at_once() -> None:
     assert prefixes[1:5] == ["d0/", "d1/", "d2/", "d3/"]  # four at once, in order
 
 
+def test_lone_folders_are_gone_down_to_find_folders_to_list_at_once() -> None:
+    keys = [f"backups/2026/12/d{f}/k{k}" for f in range(5) for k in range(3)]
+    server = ListingServer(keys)
+    assert asyncio.run(listed(listing(server, "", width=3, page=10))) == sorted(keys, key=utf8)
+    levels = [q.get("prefix") for q in server.requests if "delimiter" in q]
+    assert levels == [None, "backups/", "backups/2026/", "backups/2026/12/"]
+    folders = [q["prefix"] for q in server.requests if "delimiter" not in q]
+    assert folders == [f"backups/2026/12/d{f}/" for f in range(5)]
+
+
 def test_a_reader_that_stops_leaves_nothing_running() -> None:
     keys = [f"d{f}/k{k}" for f in range(20) for k in range(5)]
 

@@ -92,15 +92,14 @@ class ScopeWalk:
         self.stopped_after: str | None = None
         self._last: str | None = None
 
-    async def listing(self, bucket: Bucket, *, exists: bool = True) -> AsyncIterator[ObjectInfo]:
+    def listing(self, bucket: Bucket, *, exists: bool = True) -> AsyncIterator[ObjectInfo]:
         """`bucket`'s keys within the range (none when the bucket does not exist)."""
         if not exists:
-            return
+            return _nothing()
         key_range = self.scope.key_range
-        async for info in bucket.list(start_after=key_range.start_after):
-            if key_range.past_end(sort_key(info.key)):
-                return
-            yield info
+        found = bucket.list(start_after=key_range.start_after)
+        # an open-ended range is the listing itself: no step per key between the two
+        return found if key_range.last is None else _until(found, key_range)
 
     def seen(self, pair: Pair) -> None:
         self.listed += (pair.source is not None) + (pair.target is not None)
@@ -121,6 +120,20 @@ class ScopeWalk:
         if spent:
             self.stopped_after = self._last
         return spent
+
+
+async def _nothing() -> AsyncIterator[ObjectInfo]:
+    return
+    yield
+
+
+async def _until(
+    found: AsyncIterator[ObjectInfo], key_range: KeyRange
+) -> AsyncIterator[ObjectInfo]:
+    async for info in found:
+        if key_range.past_end(sort_key(info.key)):
+            return
+        yield info
 
 
 def _class_of(char: str, seen: set[str]) -> str:

@@ -165,17 +165,12 @@ class S3Bucket:
             raise UnrepresentableKeyError(f"{self.display} cannot hold {quote_key(key)}: {reason}")
         return self._prefix + key
 
-    async def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
-        found = (
-            list_by_folder(Listing(self._ep.wire, self.where(), self._prefix))
-            if start_after is None
-            else list_objects(
-                self._ep.wire, where=self.where(), prefix=self._prefix, start_after=start_after
-            )
+    def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
+        if start_after is None:
+            return list_by_folder(Listing(self._ep.wire, self.where(), self._prefix))
+        return list_objects(
+            self._ep.wire, where=self.where(), prefix=self._prefix, start_after=start_after
         )
-        async with contextlib.aclosing(found):
-            async for info in found:
-                yield info
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         full = self._full(key)

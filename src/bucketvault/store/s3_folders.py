@@ -33,6 +33,7 @@ from bucketvault.store.s3_wire import S3Wire
 
 DELIMITER = "/"
 LISTING_WIDTH = 8  # folders whose listings are fetched at once, the one being read included
+MAX_DESCENT = 4  # levels of lone folders gone down to find folders to list at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,11 @@ class Listing:
     page_size: int = PAGE_SIZE
 
     def pages(
-        self, prefix: str, start_after: str | None, delimiter: str | None = None
+        self,
+        prefix: str,
+        start_after: str | None,
+        delimiter: str | None = None,
+        token: str | None = None,
     ) -> AsyncGenerator[ListPage, None]:
         return list_pages(
             self.wire,
@@ -55,6 +60,7 @@ class Listing:
             start_after=start_after,
             delimiter=delimiter,
             page_size=self.page_size,
+            token=token,
         )
 
 
@@ -93,18 +99,12 @@ async def list_by_folder(listing: Listing) -> AsyncGenerator[ObjectInfo, None]:
     after `a-b` in bytes and before it in the tree (SeaweedFS does), so a listing that
     starts after a key is one plain stream (`s3_listing.list_objects`)."""
     cut = len(listing.prefix)
-    async with contextlib.aclosing(_walk(listing)) as walk:
-        async for info in walk:
-            yield relative(info, cut)
-
-
-async def _walk(listing: Listing) -> AsyncGenerator[ObjectInfo, None]:
-    level = listing.prefix
+    level, first = await _level(listing)
     ahead: deque[_Folder | ObjectInfo] = deque()
     last_handed: str | None = None
     requests = keys = 0
     try:
-        async with contextlib.aclosing(_level_entries(listing)) as entries:
+        async with contextlib.aclosing(_level_entries(listing, level, first)) as entries:
             folders = 0
             exhausted = False
             while True:
@@ -122,17 +122,17 @@ async def _walk(listing: Listing) -> AsyncGenerator[ObjectInfo, None]:
                 item = ahead.popleft()
                 if isinstance(item, ObjectInfo):
                     last_handed = item.key
-                    yield item
+                    yield relative(item, cut)
                     continue
                 folders -= 1
                 order = OrderCheck(listing.where, item.name)
                 try:
                     async with contextlib.aclosing(item.pages()) as pages:
                         async for page in pages:
+                            order.check_page(page.objects)
                             for info in page.objects:
-                                order.check(info.key)
                                 last_handed = info.key
-                                yield info
+                                yield relative(info, cut)
                 finally:
                     await item.close()
                 requests += item.requests
@@ -146,9 +146,9 @@ async def _walk(listing: Listing) -> AsyncGenerator[ObjectInfo, None]:
         order = OrderCheck(listing.where, level, last_handed)
         async with contextlib.aclosing(listing.pages(level, last_handed)) as rest:
             async for page in rest:
+                order.check_page(page.objects)
                 for info in page.objects:
-                    order.check(info.key)
-                    yield info
+                    yield relative(info, cut)
     finally:
         await _close_all(ahead)
 
@@ -160,11 +160,34 @@ async def _close_all(ahead: deque[_Folder | ObjectInfo]) -> None:
             await item.close()
 
 
-async def _level_entries(listing: Listing) -> AsyncGenerator[ObjectInfo | str, None]:
-    """The keys and folders directly under the listing's prefix, in order: each folder
-    stands at its name, before every key that sorts after all of its own keys."""
-    order = OrderCheck(listing.where, listing.prefix)
-    async with contextlib.aclosing(listing.pages(listing.prefix, None, DELIMITER)) as pages:
+async def _level(listing: Listing) -> tuple[str, ListPage]:
+    """The level to list folder by folder, and its first page: the listing's prefix,
+    or, where that holds one folder and nothing else (`backups/2026/...`), the deepest
+    such folder, so that there are folders to list at once."""
+    level = listing.prefix
+    for depth in range(MAX_DESCENT + 1):
+        async with contextlib.aclosing(listing.pages(level, None, DELIMITER)) as pages:
+            first = await anext(pages)
+        alone = first.next_token is None and not first.objects and len(first.prefixes) == 1
+        if not alone or depth == MAX_DESCENT or not first.prefixes[0].startswith(level):
+            return level, first
+        level = first.prefixes[0]
+    raise AssertionError("unreachable")
+
+
+async def _level_entries(
+    listing: Listing, level: str, first: ListPage
+) -> AsyncGenerator[ObjectInfo | str, None]:
+    """The keys and folders directly under `level`, in order: each folder stands at its
+    name, before every key that sorts after all of its own keys."""
+    order = OrderCheck(listing.where, level)
+    for entry in _in_order(first):
+        order.check(entry if isinstance(entry, str) else entry.key)
+        yield entry
+    if first.next_token is None:
+        return
+    rest = listing.pages(level, None, DELIMITER, token=first.next_token)
+    async with contextlib.aclosing(rest) as pages:
         async for page in pages:
             for entry in _in_order(page):
                 order.check(entry if isinstance(entry, str) else entry.key)

@@ -36,6 +36,8 @@ class ListPage:
 def decode_key(raw: str) -> str:
     """Keys are asked for URL-encoded; every server encodes `+` as `%2B` and some
     (rclone) a space as `+`, so decoding is `unquote_plus`."""
+    if "%" not in raw and "+" not in raw:
+        return raw  # most keys: nothing to decode, and a listing decodes thousands
     return unquote_plus(raw, encoding="utf-8", errors="surrogateescape")
 
 

@@ -9,6 +9,8 @@ pages are refused rather than silently passed on to a merge.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import operator
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -31,9 +33,11 @@ async def list_pages(
     delimiter: str | None = None,
     page_size: int = PAGE_SIZE,
     pages: int | None = None,
+    token: str | None = None,
 ) -> AsyncGenerator[ListPage, None]:
-    """The answers to one listing, in order (the first `pages` only, when given).
-    `start_after` is a whole key, not relative to `prefix`."""
+    """The answers to one listing, in order (the first `pages` only, when given), from
+    its start or from a continuation `token`. `start_after` is a whole key, not
+    relative to `prefix`."""
     bucket = where.bucket
     assert bucket is not None
     params = {"list-type": "2", "encoding-type": "url", "max-keys": str(page_size)}
@@ -50,7 +54,7 @@ async def list_pages(
 
     pending: asyncio.Task[ListPage] | None = None
     try:
-        page = await fetch(None)
+        page = await fetch(token)
         while True:
             if pages is not None:
                 pages -= 1
@@ -84,6 +88,22 @@ class OrderCheck:
         self._where = where
         self._prefix = prefix
         self._last: bytes | None = None if after is None else sort_key(after)
+
+    def check_page(self, objects: list[ObjectInfo]) -> None:
+        """`check` for a page's keys at once: a thousand keys are compared in a few C
+        loops; only a page that fails is gone through key by key, to name the key."""
+        if not objects:
+            return
+        keys = [info.key for info in objects]
+        orders = [sort_key(key) for key in keys]
+        in_order = (self._last is None or orders[0] > self._last) and all(
+            map(operator.lt, orders, itertools.islice(orders, 1, None))
+        )
+        if in_order and (not self._prefix or all(k.startswith(self._prefix) for k in keys)):
+            self._last = orders[-1]
+            return
+        for key in keys:
+            self.check(key)
 
     def check(self, key: str) -> None:
         if not key.startswith(self._prefix):
@@ -128,6 +148,6 @@ async def list_objects(
         page_size=page_size,
         pages=pages,
     ):
+        order.check_page(page.objects)
         for info in page.objects:
-            order.check(info.key)
             yield relative(info, cut)
