@@ -183,7 +183,10 @@ async def _level_entries(
     order = OrderCheck(listing.where, level)
     for entry in _in_order(first):
         order.check(entry if isinstance(entry, str) else entry.key)
-        yield entry
+        # the level's own name sorts first under it, so only the first page can hold it
+        own_name = isinstance(entry, ObjectInfo) and entry.key == level
+        if not own_name or await _is_object(listing, level):
+            yield entry
     if first.next_token is None:
         return
     rest = listing.pages(level, None, DELIMITER, token=first.next_token)
@@ -192,6 +195,18 @@ async def _level_entries(
             for entry in _in_order(page):
                 order.check(entry if isinstance(entry, str) else entry.key)
                 yield entry
+
+
+async def _is_object(listing: Listing, level: str) -> bool:
+    """Whether the key `level` (`back/`), which a listing of that level with a
+    delimiter showed, is an object. SeaweedFS shows an empty folder there as a key
+    that its plain listings never show: what a plain listing shows decides."""
+    plain = list_pages(
+        listing.wire, where=listing.where, prefix=level, start_after=None, page_size=1, pages=1
+    )
+    async with contextlib.aclosing(plain) as pages:
+        page = await anext(pages, None)
+    return page is not None and [info.key for info in page.objects] == [level]
 
 
 def _in_order(page: ListPage) -> list[ObjectInfo | str]:
