@@ -1,5 +1,5 @@
-"""The source listing fails mid-way (its second page, every time) during a mirror with
-`--remove` and during a backup: nothing at the target may be deleted."""
+"""The source listing fails mid-way (a later page or a later folder, every time) during a
+mirror with `--remove` and during a backup: nothing at the target may be deleted."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tests.reliability.support import (
 from tests.support.faultproxy import Fault
 from tests.support.fixtures import FaultProxyFactory
 
-SOURCE = corpus(1_100, seed=41)  # two listing pages of 1,000
+SOURCE = corpus(1_100, seed=41)  # two listing pages of 1,000, or seven folders dir-0/..dir-6/
 STALE = corpus(20, seed=42, prefix="stale/")  # only at the target: --remove would delete them
 
 
@@ -43,12 +43,16 @@ def test_listing_fails_mid_way(
         "the source listing fails mid-way",
         mode,
         done=(
-            f"{mode} of {len(SOURCE):,} objects; every request for the second listing page "
-            f"is reset; the target holds {len(STALE)} objects the source does not"
+            f"{mode} of {len(SOURCE):,} objects; every request for a later part of the "
+            f"listing (a second page, the folder dir-3/) is reset; the target holds "
+            f"{len(STALE)} objects the source does not"
         ),
         expected=f"{len(before)} kept",
     )
-    proxy, _ = fault_proxy(source, Fault.reset(query="continuation-token"))
+    # a plain listing asks for its later pages by continuation token; a listing folder
+    # by folder asks for each folder by prefix
+    later = (Fault.reset(query="continuation-token"), Fault.reset(query="prefix=dir-3"))
+    proxy, _ = fault_proxy(source, *later)
     if mode.startswith("mirror"):
         env = {
             "BUCKETVAULT_ALIAS_SRC": alias_url(source, proxy.url),
