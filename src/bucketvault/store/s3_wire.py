@@ -36,7 +36,10 @@ from bucketvault.store.tls import aiohttp
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _XMLNS = "{" + S3_XMLNS + "}"
-READ_CHUNK = 4 * 1024 * 1024
+# An object's bytes are read 256 KiB at a time: 4 MiB reads made aiohttp join ~64 socket
+# chunks into each and the PUT's transport buffer the unsent rest, ~1.4 s of client CPU
+# for 8 x 64 MiB against ~1.0 s at 256 KiB (64 KiB: ~1.9 s, a step per small chunk).
+READ_CHUNK = 256 * 1024
 
 Body = AsyncIterable[bytes | memoryview] | bytes | None
 
