@@ -14,6 +14,7 @@ from bucketvault.store.s3_list_page import _read_fast, _read_tree, read_list_pag
 from bucketvault.store.s3_wire import S3_XMLNS
 
 FIELDS = ("Key", "LastModified", "ETag", "Size")
+SEAWEED_FIELDS = ("Key", "ETag", "Size", "LastModified")
 
 # What AWS sends (pretty-printed here; AWS sends it on one line).
 AWS_PAGE = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -40,6 +41,25 @@ def test_an_aws_page_takes_the_fast_path() -> None:
     assert fast.objects[1].size == 10485760
     assert fast.prefixes == ["d0002/"]
     assert fast.next_token == "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM="
+
+
+# What SeaweedFS 4.48 sends: its own order of the fields, Go's `&#34;` for quotes.
+SEAWEED_PAGE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult '
+    b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>probe</Name><Prefix></Prefix>'
+    b"<MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>real/</Key>"
+    b"<ETag>&#34;d41d8cd98f00b204e9800998ecf8427e&#34;</ETag><Size>0</Size>"
+    b"<StorageClass>STANDARD</StorageClass><LastModified>2026-12-02T01:50:07Z</LastModified>"
+    b"</Contents><KeyCount>1</KeyCount></ListBucketResult>"
+)
+
+
+def test_a_seaweedfs_page_takes_the_fast_path() -> None:
+    fast = _read_fast(SEAWEED_PAGE)
+    assert fast is not None and fast == _read_tree(SEAWEED_PAGE)
+    assert [(o.key, o.size, o.etag) for o in fast.objects] == [
+        ("real/", 0, "d41d8cd98f00b204e9800998ecf8427e")
+    ]
 
 
 def test_a_truncated_page_never_loses_its_token() -> None:
@@ -75,7 +95,8 @@ ENTRY = st.fixed_dictionaries(
     pretty=st.booleans(),
     namespace=st.sampled_from(["default", "none", "prefixed"]),
     wording=st.sampled_from(["", "", "", "Contents", "CommonPrefixes>"]),
-    order=st.just(FIELDS) | st.permutations(FIELDS),
+    order=st.sampled_from([FIELDS, SEAWEED_FIELDS]) | st.permutations(FIELDS),
+    storage_class=st.booleans(),
 )
 def test_the_fast_path_reads_what_elementtree_reads(
     entries: list[dict[str, object]],
@@ -86,6 +107,7 @@ def test_the_fast_path_reads_what_elementtree_reads(
     namespace: str,
     wording: str,
     order: tuple[str, ...],
+    storage_class: bool,
 ) -> None:
     ElementTree.register_namespace("s3", S3_XMLNS)
 
@@ -113,6 +135,8 @@ def test_the_fast_path_reads_what_elementtree_reads(
             ElementTree.SubElement(item, tag(field)).text = values[field]
             if field == "ETag" and entry["checksums"]:
                 ElementTree.SubElement(item, tag("ChecksumAlgorithm")).text = "CRC32"
+            if field == "Size" and storage_class:
+                ElementTree.SubElement(item, tag("StorageClass")).text = "STANDARD"
     for prefix in prefixes:
         item = ElementTree.SubElement(root, tag("CommonPrefixes"))
         ElementTree.SubElement(item, tag("Prefix")).text = name(prefix)

@@ -72,11 +72,19 @@ def _object(key: str, size: str, etag: str | None, modified: str | None) -> Obje
     )
 
 
-_CONTENTS = re.compile(
-    rb"<Contents>\s*<Key>([^<&]*)</Key>\s*<LastModified>([^<&]*)</LastModified>"
-    rb"\s*<ETag>([^<]*)</ETag>"
-    rb"(?:\s*<Checksum(?:Algorithm|Type)>[^<&]*</Checksum(?:Algorithm|Type)>)*"
-    rb"\s*<Size>([0-9]+)</Size>"
+_KEY = rb"\s*<Key>([^<&]*)</Key>"
+_MODIFIED = rb"\s*<LastModified>([^<&]*)</LastModified>"
+_ETAG = rb"\s*<ETag>([^<]*)</ETag>"
+_CHECKSUMS = rb"(?:\s*<Checksum(?:Algorithm|Type)>[^<&]*</Checksum(?:Algorithm|Type)>)*"
+_SIZE = rb"\s*<Size>([0-9]+)</Size>"
+_STORAGE_CLASS = rb"\s*<StorageClass>[^<&]*</StorageClass>"
+# The orders servers write an object's fields in, each with where its groups put the
+# key, LastModified, ETag and Size.
+_CONTENTS = (
+    # AWS, MinIO, rclone serve s3, moto
+    (re.compile(rb"<Contents>" + _KEY + _MODIFIED + _ETAG + _CHECKSUMS + _SIZE), None),
+    # SeaweedFS
+    (re.compile(rb"<Contents>" + _KEY + _ETAG + _SIZE + _STORAGE_CLASS + _MODIFIED), (0, 3, 1, 2)),
 )
 _PREFIX = re.compile(rb"<CommonPrefixes>\s*<Prefix>([^<&]*)</Prefix>\s*</CommonPrefixes>")
 _TRUNCATED = re.compile(rb"<IsTruncated>\s*(true|false)\s*</IsTruncated>")
@@ -87,10 +95,8 @@ _SHAPE = re.compile(rb'^(?:<\?xml[^>]*\?>)?\s*<ListBucketResult(?: xmlns="[^"]*"
 def _read_fast(body: bytes) -> ListPage | None:
     if _SHAPE.match(body) is None or b"<![CDATA[" in body or b"<!--" in body:
         return None
-    objects = _CONTENTS.findall(body)
-    # every spelling of the element (a namespace prefix, attributes, a key holding the
-    # word) shows up as a count that does not match, and sends the page to ElementTree
-    if len(objects) * 2 != body.count(b"Contents>") or len(objects) != body.count(b"<Contents"):
+    objects = _objects(body)
+    if objects is None:
         return None
     prefixes = _PREFIX.findall(body)
     if len(prefixes) * 2 != body.count(b"CommonPrefixes>"):
@@ -119,6 +125,23 @@ def _read_fast(body: bytes) -> ListPage | None:
         )
     except UnicodeDecodeError:  # not UTF-8: ElementTree says what the answer is
         return None
+
+
+def _objects(body: bytes) -> list[tuple[bytes, bytes, bytes, bytes]] | None:
+    """(key, LastModified, ETag, Size) of every object on the page, if one of the known
+    orders reads them all. Every other spelling of the element (a namespace prefix,
+    attributes, a key holding the word) shows up as a count that does not match."""
+    count = body.count(b"<Contents")
+    if count * 2 != body.count(b"Contents>"):
+        return None
+    for pattern, order in _CONTENTS:
+        found = pattern.findall(body)
+        if len(found) == count:
+            if order is None:
+                return found
+            key, modified, etag, size = order
+            return [(f[key], f[modified], f[etag], f[size]) for f in found]
+    return None
 
 
 def _read_tree(body: bytes) -> ListPage:
