@@ -86,12 +86,13 @@ def listing(server: ListingServer, prefix: str = "", width: int = 3, page: int =
     return Listing(wire, Where("http://fake", "bucket"), prefix, width=width, page_size=page)
 
 
-async def listed(target: Listing) -> list[str]:
-    return [info.key async for info in list_by_folder(target)]
+async def listed(target: Listing, start_after: str | None = None) -> list[str]:
+    return [info.key async for info in list_by_folder(target, start_after)]
 
 
-def expected(keys: list[str], prefix: str) -> list[str]:
-    return sorted({k[len(prefix) :] for k in keys if k.startswith(prefix)}, key=utf8)
+def expected(keys: list[str], prefix: str, start_after: str | None = None) -> list[str]:
+    relative = sorted({k[len(prefix) :] for k in keys if k.startswith(prefix)}, key=utf8)
+    return [k for k in relative if start_after is None or utf8(k) > utf8(start_after)]
 
 
 KEY = st.text(alphabet="ab/-.é", min_size=1, max_size=7)
@@ -101,14 +102,18 @@ KEY = st.text(alphabet="ab/-.é", min_size=1, max_size=7)
 @given(
     keys=st.lists(KEY, max_size=40),
     prefix=st.sampled_from(["", "a", "a/", "b/a"]),
+    start_after=st.none() | KEY,
     width=st.integers(1, 4),
     page=st.integers(1, 4),
 )
 def test_same_keys_in_the_same_order_as_one_listing(
-    keys: list[str], prefix: str, width: int, page: int
+    keys: list[str], prefix: str, start_after: str | None, width: int, page: int
 ) -> None:
     server = ListingServer(keys)
-    assert asyncio.run(listed(listing(server, prefix, width, page))) == expected(keys, prefix)
+    got = asyncio.run(listed(listing(server, prefix, width, page), start_after))
+    assert got == expected(keys, prefix, start_after)
+    if start_after is not None:  # no level is listed from a key (SeaweedFS skips folders)
+        assert not any("delimiter" in q and "start-after" in q for q in server.requests)
 
 
 @settings(max_examples=100, deadline=None)
@@ -171,6 +176,25 @@ def test_a_reader_that_stops_leaves_nothing_running() -> None:
 # No key is also a folder's name ("a" beside "a/b"): a server on a file system cannot
 # hold both. Inside each folder, byte order and a directory tree's order agree.
 FOLDER_KEYS = ["Z", "a b", "a-b", "a.b", "a/b", "a/c/d", "a0", "b/x", "b/y/z", "c", "d/1", "é/1"]
+
+
+@WITH_SEAWEED
+@pytest.mark.parametrize(
+    "start_after", ["Z", "a-b", "a/", "a/b", "a/c/d", "a0", "b/", "b/y/z", "c", "é/1", "zz"]
+)
+async def test_real_servers_list_folders_from_any_key(
+    s3_endpoint: S3Endpoint, s3_bucket: Bucket, start_after: str
+) -> None:
+    """Started before a folder, at its name, inside it, at its last key, after all:
+    the level is read from its start, so SeaweedFS (which reads StartAfter in its tree
+    order and skips the folder `a/` after `a-b`) lists the same keys as the others."""
+    for key in FOLDER_KEYS:
+        await put(s3_bucket, key, b"x")
+    where = s3_endpoint.where(s3_bucket.name)
+    target = Listing(s3_endpoint.wire, where, "", width=3)
+    assert await listed(target, start_after) == expected(FOLDER_KEYS, "", start_after)
+    bucket_listing = [info.key async for info in s3_bucket.list(start_after=start_after)]
+    assert bucket_listing == expected(FOLDER_KEYS, "", start_after)
 
 
 @WITH_SEAWEED

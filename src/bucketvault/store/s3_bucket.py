@@ -62,7 +62,6 @@ from bucketvault.store.s3_data import (
 from bucketvault.store.s3_errors import Where, quote_key
 from bucketvault.store.s3_folders import Listing, list_by_folder
 from bucketvault.store.s3_list_page import decode_key, parse_timestamp
-from bucketvault.store.s3_listing import list_objects
 from bucketvault.store.s3_versions import (
     create_locked,
     delete_version,
@@ -166,11 +165,7 @@ class S3Bucket:
         return self._prefix + key
 
     def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
-        if start_after is None:
-            return list_by_folder(Listing(self._ep.wire, self.where(), self._prefix))
-        return list_objects(
-            self._ep.wire, where=self.where(), prefix=self._prefix, start_after=start_after
-        )
+        return list_by_folder(Listing(self._ep.wire, self.where(), self._prefix), start_after)
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         full = self._full(key)

@@ -28,7 +28,7 @@ from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectInfo
 from bucketvault.store.s3_errors import Where
 from bucketvault.store.s3_list_page import ListPage
-from bucketvault.store.s3_listing import PAGE_SIZE, OrderCheck, list_pages, relative
+from bucketvault.store.s3_listing import PAGE_SIZE, OrderCheck, list_objects, list_pages, relative
 from bucketvault.store.s3_wire import S3Wire
 
 DELIMITER = "/"
@@ -67,9 +67,9 @@ class Listing:
 class _Folder:
     """One folder's plain listing, its first page asked for as soon as it is queued."""
 
-    def __init__(self, listing: Listing, name: str) -> None:
+    def __init__(self, listing: Listing, name: str, start_after: str | None = None) -> None:
         self.name = name
-        self._pages = listing.pages(name, None)
+        self._pages = listing.pages(name, start_after)
         self._first = asyncio.ensure_future(anext(self._pages, None))
         self.requests = 0
         self.keys = 0
@@ -91,21 +91,44 @@ class _Folder:
         await self._pages.aclose()
 
 
-async def list_by_folder(listing: Listing) -> AsyncGenerator[ObjectInfo, None]:
-    """Every object under the listing's prefix in UTF-8 byte order, keys relative to it.
+async def list_by_folder(
+    listing: Listing, start_after: str | None = None
+) -> AsyncGenerator[ObjectInfo, None]:
+    """Every object under the listing's prefix after `start_after` (relative to it), in
+    UTF-8 byte order, keys relative to the prefix.
 
-    Only whole listings go folder by folder: a server that keeps a directory tree may
+    A level is never listed with `StartAfter`: a server that keeps a directory tree may
     read `StartAfter=a-b` in its own order and leave out the folder `a/`, which sorts
-    after `a-b` in bytes and before it in the tree (SeaweedFS does), so a listing that
-    starts after a key is one plain stream (`s3_listing.list_objects`)."""
+    after `a-b` in bytes and before it in the tree (SeaweedFS does). So a listing that
+    starts after a key reads its level from the start, and goes folder by folder only
+    when that level fits one page; otherwise it is one plain stream from the key
+    (`s3_listing.list_objects`), as a plain listing has always been."""
     cut = len(listing.prefix)
+    after = None if start_after is None else listing.prefix + start_after
     level, first = await _level(listing)
+    if after is not None and first.next_token is not None:
+        async with contextlib.aclosing(
+            list_objects(
+                listing.wire,
+                where=listing.where,
+                prefix=listing.prefix,
+                start_after=start_after,
+                page_size=listing.page_size,
+            )
+        ) as plain:
+            async for info in plain:
+                yield info
+        return
     ahead: deque[_Folder | ObjectInfo] = deque()
-    last_handed: str | None = None
+    # a start inside a folder: the rest of that folder first, then the level after it
+    inside = None if after is None else _folder_of(level, after)
+    if inside is not None:
+        ahead.append(_Folder(listing, inside, after))
+    last_handed = after
     requests = keys = 0
     try:
-        async with contextlib.aclosing(_level_entries(listing, level, first)) as entries:
-            folders = 0
+        async with contextlib.aclosing(_level_entries(listing, level, first, after)) as entries:
+            folders = len(ahead)
             exhausted = False
             while True:
                 while not exhausted and folders < listing.width and len(ahead) < listing.page_size:
@@ -175,14 +198,28 @@ async def _level(listing: Listing) -> tuple[str, ListPage]:
     raise AssertionError("unreachable")
 
 
+def _folder_of(level: str, key: str) -> str | None:
+    """The folder directly under `level` that holds `key`, if any."""
+    if not key.startswith(level):
+        return None
+    slash = key.find(DELIMITER, len(level))
+    return None if slash < 0 else key[: slash + 1]
+
+
 async def _level_entries(
-    listing: Listing, level: str, first: ListPage
+    listing: Listing, level: str, first: ListPage, after: str | None = None
 ) -> AsyncGenerator[ObjectInfo | str, None]:
     """The keys and folders directly under `level`, in order: each folder stands at its
-    name, before every key that sorts after all of its own keys."""
+    name, before every key that sorts after all of its own keys. With `after`, only
+    the keys after it and the folders whose keys all lie after it (the folder holding
+    `after` is the caller's)."""
     order = OrderCheck(listing.where, level)
+    start = None if after is None else sort_key(after)
     for entry in _in_order(first):
-        order.check(entry if isinstance(entry, str) else entry.key)
+        name = entry if isinstance(entry, str) else entry.key
+        order.check(name)
+        if start is not None and sort_key(name) <= start:
+            continue  # a folder named at or before `after` holds no key after it, or holds it
         # the level's own name sorts first under it, so only the first page can hold it
         own_name = isinstance(entry, ObjectInfo) and entry.key == level
         if not own_name or await _is_object(listing, level):
