@@ -21,7 +21,7 @@ from bucketvault.errors import PermanentStoreError
 from bucketvault.loopback import LoopbackServer
 from bucketvault.store import Bucket, S3Endpoint
 from bucketvault.store.s3_errors import Where
-from bucketvault.store.s3_folders import Listing, list_by_folder
+from bucketvault.store.s3_folders import MAX_SKIPPED_PAGES, Listing, list_by_folder
 from bucketvault.store.s3_wire import S3_XMLNS, WireResponse
 from tests.store.conftest import WITH_SEAWEED, put
 
@@ -158,6 +158,18 @@ def test_lone_folders_are_gone_down_to_find_folders_to_list_at_once() -> None:
     assert levels == [None, "backups/", "backups/2026/", "backups/2026/12/"]
     folders = [q["prefix"] for q in server.requests if "delimiter" not in q]
     assert folders == [f"backups/2026/12/d{f}/" for f in range(5)]
+
+
+def test_a_start_deep_in_a_long_level_goes_on_as_one_plain_stream() -> None:
+    """A level is read from its start, but not for ever: past `MAX_SKIPPED_PAGES` pages
+    before the start key, the listing goes on with StartAfter and no delimiter."""
+    keys = [f"k{i:02d}" for i in range(20)] + [f"f{i}/x" for i in range(5)]
+    server = ListingServer(keys)
+    got = asyncio.run(listed(listing(server, "", width=3, page=1), "k10"))
+    assert got == expected(keys, "", "k10")
+    level_pages = [q for q in server.requests if "delimiter" in q]
+    assert len(level_pages) == MAX_SKIPPED_PAGES
+    assert all(q.get("start-after") == "k10" for q in server.requests[len(level_pages) :])
 
 
 def test_a_reader_that_stops_leaves_nothing_running() -> None:

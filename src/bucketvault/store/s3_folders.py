@@ -34,6 +34,9 @@ from bucketvault.store.s3_wire import S3Wire
 DELIMITER = "/"
 LISTING_WIDTH = 8  # folders whose listings are fetched at once, the one being read included
 MAX_DESCENT = 4  # levels of lone folders gone down to find folders to list at once
+# level pages read before a listing's start key, at most, before it goes on as one plain
+# stream from the key instead (a level of a thousand folders is one or two pages)
+MAX_SKIPPED_PAGES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,25 +103,41 @@ async def list_by_folder(
     A level is never listed with `StartAfter`: a server that keeps a directory tree may
     read `StartAfter=a-b` in its own order and leave out the folder `a/`, which sorts
     after `a-b` in bytes and before it in the tree (SeaweedFS does). So a listing that
-    starts after a key reads its level from the start, and goes folder by folder only
-    when that level fits one page; otherwise it is one plain stream from the key
-    (`s3_listing.list_objects`), as a plain listing has always been."""
+    starts after a key reads its level from the start, and goes folder by folder when
+    the key lies within the level's first `MAX_SKIPPED_PAGES` pages; otherwise it goes
+    on as one plain stream (`s3_listing.list_objects`), as listings always did."""
     cut = len(listing.prefix)
     after = None if start_after is None else listing.prefix + start_after
     level, first = await _level(listing)
-    if after is not None and first.next_token is not None:
+    handed = start_after
+    try:
+        async with contextlib.aclosing(_walk(listing, level, first, after)) as walk:
+            async for info in walk:
+                found = relative(info, cut)
+                handed = found.key
+                yield found
+    except _LevelTooLong:
         async with contextlib.aclosing(
             list_objects(
                 listing.wire,
                 where=listing.where,
                 prefix=listing.prefix,
-                start_after=start_after,
+                start_after=handed,
                 page_size=listing.page_size,
             )
         ) as plain:
             async for info in plain:
                 yield info
-        return
+
+
+class _LevelTooLong(Exception):
+    """The level's entries before the start key fill more pages than reading them is
+    worth: the listing goes on as one plain stream from the key."""
+
+
+async def _walk(
+    listing: Listing, level: str, first: ListPage, after: str | None
+) -> AsyncGenerator[ObjectInfo, None]:
     ahead: deque[_Folder | ObjectInfo] = deque()
     # a start inside a folder: the rest of that folder first, then the level after it
     inside = None if after is None else _folder_of(level, after)
@@ -145,7 +164,7 @@ async def list_by_folder(
                 item = ahead.popleft()
                 if isinstance(item, ObjectInfo):
                     last_handed = item.key
-                    yield relative(item, cut)
+                    yield item
                     continue
                 folders -= 1
                 order = OrderCheck(listing.where, item.name)
@@ -155,7 +174,7 @@ async def list_by_folder(
                             order.check_page(page.objects)
                             for info in page.objects:
                                 last_handed = info.key
-                                yield relative(info, cut)
+                                yield info
                 finally:
                     await item.close()
                 requests += item.requests
@@ -171,7 +190,7 @@ async def list_by_folder(
             async for page in rest:
                 order.check_page(page.objects)
                 for info in page.objects:
-                    yield relative(info, cut)
+                    yield info
     finally:
         await _close_all(ahead)
 
@@ -215,23 +234,29 @@ async def _level_entries(
     `after` is the caller's)."""
     order = OrderCheck(listing.where, level)
     start = None if after is None else sort_key(after)
-    for entry in _in_order(first):
-        name = entry if isinstance(entry, str) else entry.key
-        order.check(name)
-        if start is not None and sort_key(name) <= start:
-            continue  # a folder named at or before `after` holds no key after it, or holds it
-        # the level's own name sorts first under it, so only the first page can hold it
-        own_name = isinstance(entry, ObjectInfo) and entry.key == level
-        if not own_name or await _is_object(listing, level):
-            yield entry
-    if first.next_token is None:
-        return
+    skipped_pages = 0
+    page: ListPage | None = first
     rest = listing.pages(level, None, DELIMITER, token=first.next_token)
     async with contextlib.aclosing(rest) as pages:
-        async for page in pages:
+        while page is not None:
             for entry in _in_order(page):
-                order.check(entry if isinstance(entry, str) else entry.key)
-                yield entry
+                name = entry if isinstance(entry, str) else entry.key
+                order.check(name)
+                if start is not None:
+                    if sort_key(name) <= start:
+                        continue  # a folder named at or before `after` holds no key after it
+                    start = None  # or holds it: that folder is the caller's
+                # the level's own name sorts first under it, so only the first page holds it
+                own_name = isinstance(entry, ObjectInfo) and entry.key == level
+                if not own_name or await _is_object(listing, level):
+                    yield entry
+            if page.next_token is None:
+                return
+            if start is not None:
+                skipped_pages += 1
+                if skipped_pages >= MAX_SKIPPED_PAGES:
+                    raise _LevelTooLong
+            page = await anext(pages, None)
 
 
 async def _is_object(listing: Listing, level: str) -> bool:
