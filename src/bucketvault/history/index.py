@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bucketvault.history.record import Entry
 from bucketvault.store.keys import sort_key
+from bucketvault.wal import use_wal
 
 PAGE = 1000
 
@@ -25,7 +26,7 @@ Stored = tuple[bytes, int, str | None, str | None]
 
 def connect(path: Path | str) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from bucketvault.errors import ConfigError
+from bucketvault.wal import use_wal
 
 SCHEMA_VERSION = 2
 
@@ -88,7 +89,7 @@ def prepare(path: Path) -> None:
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
     try:
         conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("BEGIN IMMEDIATE")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
