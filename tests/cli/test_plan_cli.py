@@ -4,6 +4,7 @@ both back-ends (in-process with a fake plan factory, HTTP against a real server)
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
@@ -214,6 +215,19 @@ def test_force_restart_and_force_complete(work: FakeWork) -> None:
     assert make_manager().plan_status("verify") is Status.WAITING
 
 
+@pytest.fixture
+def ctrl_c_delivered() -> Iterator[None]:
+    """Python's own SIGINT handler for the test: a test run started as a background job
+    (`cmd &` in a script, as `nohup make test &`) inherits SIGINT ignored, and Ctrl-C
+    would then never reach the plan (the step sends it to its own process)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("ctrl_c_delivered")
 def test_ctrl_c_leaves_the_plan_resumable(work: FakeWork, tmp_path: Path) -> None:
     (tmp_path / "hold").touch()
     code, _, err = plan("start", "restore", *CREDS, "-p", "KIND=sigint", "-p", f"MARKER={tmp_path}")
