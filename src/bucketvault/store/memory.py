@@ -7,7 +7,6 @@ server; every S3 behaviour is still tested against real loopback servers.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -142,7 +141,7 @@ class MemoryBucket:
             self._fault("list", key)
             info = objects[self._prefix + key].info
             # stored under its full key; a listing speaks in keys relative to the prefix
-            yield info if not self._prefix else dataclasses.replace(info, key=key)
+            yield info if not self._prefix else info._replace(key=key)
 
     def _get(self, key: str) -> _Stored:
         try:

