@@ -8,8 +8,8 @@ process's CPU time per small object and per MiB of the large one, and wall time.
 server's CPU is not counted (it is the same for all).
 
 Transports:
-- wire: bucketvault's one request path (`store/s3_wire.py`): aiohttp, signed by awscrt's
-  C SigV4 signer;
+- wire: bucketvault's one request path (`store/s3_wire.py`): aiohttp, signed by
+  `store/sigv4.py` (awscrt's C signer when the figures below were taken);
 - wire+botocore: the same aiohttp requests signed by botocore's SigV4 signer (what the
   store used before);
 - crt: awscrt's S3 client (C signing, HTTP and multipart; threads of its own);

@@ -31,7 +31,8 @@ from bucketvault.store.s3_data import (
 )
 from bucketvault.store.s3_errors import Where, quote_key
 from bucketvault.store.s3_sse import sse_headers
-from bucketvault.store.s3_wire import S3Wire, Signer, parse_tags, xml_children
+from bucketvault.store.s3_wire import S3Wire, parse_tags, xml_children
+from bucketvault.store.sigv4 import SigV4
 from bucketvault.store.tls import tls_for
 
 MAX_POOL_CONNECTIONS = 64
@@ -175,12 +176,12 @@ class S3Endpoint:
         return parse_tags(answer.body)
 
 
-def _signer(cfg: EndpointConfig) -> Signer | None:
+def _signer(cfg: EndpointConfig) -> SigV4 | None:
     """Credentials are revealed only here, where the signer is built."""
     if cfg.access_key_id is None:
         return None
     secret = cfg.secret_access_key
-    return Signer(cfg.access_key_id, secret.reveal() if secret else "", cfg.region)
+    return SigV4(cfg.access_key_id, secret.reveal() if secret else "", cfg.region)
 
 
 def _tls(cfg: EndpointConfig) -> ssl.SSLContext | bool:

@@ -1,6 +1,6 @@
 """The one S3 request path: every request bucketvault sends to an S3 endpoint goes here.
 
-One place signs (AWS SigV4 by awscrt's C signer), sends (one pooled aiohttp session per
+One place signs (AWS SigV4, `sigv4`), sends (one pooled aiohttp session per
 endpoint), turns error answers and transport failures into bucketvault errors
 (`s3_errors`), and retries what can be replayed (`retry.py`, one budget per request:
 nothing above a request retries it again). Three transports were measured for this
@@ -27,11 +27,11 @@ from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
 import yarl
-from awscrt import auth, http
 
 from bucketvault.errors import PermanentStoreError
 from bucketvault.store.retry import RetryPolicy, retrying
 from bucketvault.store.s3_errors import Where, from_response, translating
+from bucketvault.store.sigv4 import SigV4
 from bucketvault.store.tls import aiohttp
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -93,31 +93,6 @@ def content_md5(body: bytes) -> str:
     return base64.b64encode(hashlib.md5(body).digest()).decode()
 
 
-class Signer:
-    """SigV4 for one set of credentials, by awscrt (C): a fifth of botocore's CPU per
-    request, measured."""
-
-    def __init__(self, access_key_id: str, secret_access_key: str, region: str) -> None:
-        provider = auth.AwsCredentialsProvider.new_static(access_key_id, secret_access_key)
-        self._config = auth.AwsSigningConfig(
-            algorithm=auth.AwsSigningAlgorithm.V4,
-            signature_type=auth.AwsSignatureType.HTTP_REQUEST_HEADERS,
-            credentials_provider=provider,
-            region=region,
-            service="s3",
-            signed_body_value=auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD,
-            signed_body_header_type=auth.AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
-            # S3 signs the path exactly as sent
-            use_double_uri_encode=False,
-            should_normalize_uri_path=False,
-        )
-
-    def sign(self, method: str, target: str, headers: Mapping[str, str]) -> dict[str, str]:
-        request = http.HttpRequest(method, target, http.HttpHeaders(list(headers.items())))
-        auth.aws_sign_request(request, self._config).result()
-        return dict(request.headers)
-
-
 class S3Wire:
     """Signed requests to one endpoint over one pooled aiohttp session."""
 
@@ -125,7 +100,7 @@ class S3Wire:
         self,
         base_url: str,
         *,
-        signer: Signer | None,
+        signer: SigV4 | None,
         tls: ssl.SSLContext | bool,
         connections: int,
         connect_timeout: float,
