@@ -8,7 +8,7 @@ on one side — and absent objects get copied over or deleted.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from bucketvault.errors import BucketvaultError
 from bucketvault.store.keys import sort_key
@@ -19,8 +19,9 @@ class ListingOrderError(BucketvaultError):
     """A store listed keys out of order; comparing such listings would be unsafe."""
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
+class Pair(NamedTuple):
+    """One key and what each side holds under it. A named tuple: one is built per key."""
+
     key: str
     source: ObjectInfo | None
     target: ObjectInfo | None

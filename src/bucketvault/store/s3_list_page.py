@@ -72,70 +72,76 @@ def _object(key: str, size: str, etag: str | None, modified: str | None) -> Obje
     )
 
 
-_KEY = rb"\s*<Key>([^<&]*)</Key>"
-_MODIFIED = rb"\s*<LastModified>([^<&]*)</LastModified>"
-_ETAG = rb"\s*<ETag>([^<]*)</ETag>"
-_CHECKSUMS = rb"(?:\s*<Checksum(?:Algorithm|Type)>[^<&]*</Checksum(?:Algorithm|Type)>)*"
-_SIZE = rb"\s*<Size>([0-9]+)</Size>"
-_STORAGE_CLASS = rb"\s*<StorageClass>[^<&]*</StorageClass>"
+_KEY = r"\s*<Key>([^<&]*)</Key>"
+_MODIFIED = r"\s*<LastModified>([^<&]*)</LastModified>"
+_ETAG = r"\s*<ETag>([^<]*)</ETag>"
+_CHECKSUMS = r"(?:\s*<Checksum(?:Algorithm|Type)>[^<&]*</Checksum(?:Algorithm|Type)>)*"
+_SIZE = r"\s*<Size>([0-9]+)</Size>"
+_STORAGE_CLASS = r"\s*<StorageClass>[^<&]*</StorageClass>"
 # The orders servers write an object's fields in, each with where its groups put the
-# key, LastModified, ETag and Size.
+# key, LastModified, ETag and Size. ASCII: `\s` is XML's whitespace, nothing more.
 _CONTENTS = (
     # AWS, MinIO, rclone serve s3, moto
-    (re.compile(rb"<Contents>" + _KEY + _MODIFIED + _ETAG + _CHECKSUMS + _SIZE), None),
+    (re.compile("<Contents>" + _KEY + _MODIFIED + _ETAG + _CHECKSUMS + _SIZE, re.ASCII), None),
     # SeaweedFS
-    (re.compile(rb"<Contents>" + _KEY + _ETAG + _SIZE + _STORAGE_CLASS + _MODIFIED), (0, 3, 1, 2)),
+    (
+        re.compile("<Contents>" + _KEY + _ETAG + _SIZE + _STORAGE_CLASS + _MODIFIED, re.ASCII),
+        (0, 3, 1, 2),
+    ),
 )
-_PREFIX = re.compile(rb"<CommonPrefixes>\s*<Prefix>([^<&]*)</Prefix>\s*</CommonPrefixes>")
-_TRUNCATED = re.compile(rb"<IsTruncated>\s*(true|false)\s*</IsTruncated>")
-_TOKEN = re.compile(rb"<NextContinuationToken>([^<&]*)</NextContinuationToken>")
-_SHAPE = re.compile(rb'^(?:<\?xml[^>]*\?>)?\s*<ListBucketResult(?: xmlns="[^"]*")?>')
+_PREFIX = re.compile(r"<CommonPrefixes>\s*<Prefix>([^<&]*)</Prefix>\s*</CommonPrefixes>", re.ASCII)
+_TRUNCATED = re.compile(r"<IsTruncated>\s*(true|false)\s*</IsTruncated>", re.ASCII)
+_TOKEN = re.compile(r"<NextContinuationToken>([^<&]*)</NextContinuationToken>")
+_SHAPE = re.compile(r'^(?:<\?xml[^>]*\?>)?\s*<ListBucketResult(?: xmlns="[^"]*")?>', re.ASCII)
 
 
 def _read_fast(body: bytes) -> ListPage | None:
-    if _SHAPE.match(body) is None or b"<![CDATA[" in body or b"<!--" in body:
-        return None
-    objects = _objects(body)
-    if objects is None:
-        return None
-    prefixes = _PREFIX.findall(body)
-    if len(prefixes) * 2 != body.count(b"CommonPrefixes>"):
-        return None
-    truncated = _TRUNCATED.findall(body)
-    tokens = _TOKEN.findall(body)
-    if len(truncated) != 1 or len(tokens) != body.count(b"<NextContinuationToken"):
-        return None
-    if truncated[0] == b"true" and len(tokens) != 1:
-        return None  # a listing cut short is worse than a slow page
     try:
-        etags: list[str] = []
-        for _key, _modified, etag, _size in objects:  # AWS and MinIO write `&quot;` here
-            if b"&" in etag:
-                etag = etag.replace(b"&quot;", b'"').replace(b"&#34;", b'"')
-                if b"&" in etag:
-                    return None
-            etags.append(etag.decode())
-        return ListPage(
-            objects=[
-                _object(key.decode(), size.decode(), etag, modified.decode())
-                for (key, modified, _etag, size), etag in zip(objects, etags, strict=True)
-            ],
-            prefixes=[decode_key(prefix.decode()) for prefix in prefixes],
-            next_token=tokens[0].decode() if truncated[0] == b"true" else None,
-        )
+        text = body.decode()  # one pass; the fields are then slices of it
     except UnicodeDecodeError:  # not UTF-8: ElementTree says what the answer is
         return None
+    # `<!` begins CDATA, a comment or a declaration; a key or value holds it only escaped
+    if _SHAPE.match(text) is None or "<!" in text:
+        return None
+    objects = _objects(text)
+    if objects is None:
+        return None
+    prefixes = _PREFIX.findall(text)
+    if len(prefixes) * 2 != text.count("CommonPrefixes>"):
+        return None
+    truncated = _TRUNCATED.findall(text)
+    tokens = _TOKEN.findall(text)
+    if len(truncated) != 1 or len(tokens) != text.count("<NextContinuationToken"):
+        return None
+    if truncated[0] == "true" and len(tokens) != 1:
+        return None  # a listing cut short is worse than a slow page
+    found: list[ObjectInfo] = []
+    stamps: dict[str, datetime] = {}  # objects written together share their timestamp
+    for key, modified, etag, size in objects:
+        if "&" in etag:  # AWS and MinIO write `&quot;` here
+            etag = etag.replace("&quot;", '"').replace("&#34;", '"')
+            if "&" in etag:
+                return None
+        stamp = stamps.get(modified)
+        if stamp is None:
+            stamp = stamps[modified] = (parse_timestamp(modified) if modified else None) or _EPOCH
+        found.append(ObjectInfo(decode_key(key), int(size), normalize_etag(etag), stamp))
+    return ListPage(
+        objects=found,
+        prefixes=[decode_key(prefix) for prefix in prefixes],
+        next_token=tokens[0] if truncated[0] == "true" else None,
+    )
 
 
-def _objects(body: bytes) -> list[tuple[bytes, bytes, bytes, bytes]] | None:
+def _objects(text: str) -> list[tuple[str, str, str, str]] | None:
     """(key, LastModified, ETag, Size) of every object on the page, if one of the known
     orders reads them all. Every other spelling of the element (a namespace prefix,
     attributes, a key holding the word) shows up as a count that does not match."""
-    count = body.count(b"<Contents")
-    if count * 2 != body.count(b"Contents>"):
+    count = text.count("<Contents")
+    if count * 2 != text.count("Contents>"):
         return None
     for pattern, order in _CONTENTS:
-        found = pattern.findall(body)
+        found = pattern.findall(text)
         if len(found) == count:
             if order is None:
                 return found
