@@ -18,7 +18,9 @@ def run() -> None:
         print(f"bucketvault {__version__}")
         return
     from bucketvault.cli.app import app
+    from bucketvault.collector import set_for_streaming
 
+    set_for_streaming()
     try:
         app()
     except BrokenPipeError:

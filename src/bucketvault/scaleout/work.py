@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bucketvault.collector import set_for_streaming
 from bucketvault.history.record import Header
 from bucketvault.history.source import SnapshotSource
 from bucketvault.history.target import BackupTarget
@@ -130,6 +131,7 @@ def start_worker(key: bytes) -> None:
     global _worker
     if _worker is None or _worker.key != key:
         _worker = _Worker(key)
+        set_for_streaming()
 
 
 def perform(work: RangeWork) -> RangeOutcome:
