@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import NamedTuple
 
 from bucketvault.errors import BucketvaultError
-from bucketvault.store.keys import sort_key
+from bucketvault.store.keys import order_key
 from bucketvault.store.model import ObjectInfo
 
 
@@ -29,12 +29,12 @@ class Pair(NamedTuple):
 
 async def _ordered(
     listing: AsyncIterator[ObjectInfo], side: str
-) -> AsyncIterator[tuple[bytes, ObjectInfo]]:
+) -> AsyncIterator[tuple[str, ObjectInfo]]:
     """The listing with each key's sort order, computed once here and used both to check
     the order and to merge."""
-    previous: bytes | None = None
+    previous: str | None = None
     async for info in listing:
-        current = sort_key(info.key)
+        current = order_key(info.key)
         if previous is not None and current <= previous:
             raise ListingOrderError(
                 f"the {side} listing is not in key order at {info.key!r}: refusing to compare"

@@ -10,3 +10,12 @@ def sort_key(key: str) -> bytes:
     comparable instead of crashing the listing.
     """
     return key.encode("utf-8", "surrogatepass")
+
+
+def order_key(key: str) -> str:
+    """`sort_key`'s order as a string, for comparing keys in memory at no cost for most
+    keys: an ASCII key is its own order key (Python compares strings by code point, and
+    an ASCII character's code point is its UTF-8 byte); any other key is its UTF-8 bytes
+    read as Latin-1, one code point per byte, so that strings compare as the bytes do.
+    Order keys of different keys compare only with each other, never with `sort_key`s."""
+    return key if key.isascii() else key.encode("utf-8", "surrogatepass").decode("latin-1")

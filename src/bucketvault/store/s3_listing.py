@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from bucketvault.errors import PermanentStoreError
-from bucketvault.store.keys import sort_key
+from bucketvault.store.keys import order_key
 from bucketvault.store.model import ObjectInfo
 from bucketvault.store.s3_errors import Where, quote_key
 from bucketvault.store.s3_list_page import ListPage, read_list_page
@@ -87,7 +87,7 @@ class OrderCheck:
     def __init__(self, where: Where, prefix: str, after: str | None = None) -> None:
         self._where = where
         self._prefix = prefix
-        self._last: bytes | None = None if after is None else sort_key(after)
+        self._last: str | None = None if after is None else order_key(after)
 
     def check_page(self, objects: list[ObjectInfo]) -> None:
         """`check` for a page's keys at once: a thousand keys are compared in a few C
@@ -95,7 +95,7 @@ class OrderCheck:
         if not objects:
             return
         keys = [info.key for info in objects]
-        orders = [sort_key(key) for key in keys]
+        orders = [order_key(key) for key in keys]
         in_order = (self._last is None or orders[0] > self._last) and all(
             map(operator.lt, orders, itertools.islice(orders, 1, None))
         )
@@ -111,7 +111,7 @@ class OrderCheck:
                 f"{self._where.endpoint} listed {quote_key(key)} outside prefix "
                 f"{self._prefix!r} of bucket {self._where.bucket!r}: the server ignores prefixes"
             )
-        order = sort_key(key)
+        order = order_key(key)
         if self._last is not None and order <= self._last:
             raise PermanentStoreError(
                 f"{self._where.endpoint} listed bucket {self._where.bucket!r} out of order at "
