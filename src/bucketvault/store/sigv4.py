@@ -24,18 +24,15 @@ _SERVICE = "s3"
 
 
 class SigV4:
-    """Signs requests with one set of credentials for one region. Not thread-safe: one
-    per event loop (an endpoint's)."""
+    """Signs requests with one set of credentials for one region."""
 
     def __init__(self, access_key_id: str, secret_access_key: str, region: str) -> None:
         self._access_key_id = access_key_id
         self._secret = ("AWS4" + secret_access_key).encode()
         self._region = region
-        self._second = -1
-        self._stamp = ""
-        self._day = ""
-        self._scope = ""
-        self._key = b""
+        # (second, timestamp, scope, signing key) of the last signature, replaced whole so
+        # that threads sharing the signer never see one second's stamp with another's key
+        self._now: tuple[int, str, str, bytes] = (-1, "", "", b"")
 
     def __repr__(self) -> str:
         return f"SigV4({self._access_key_id!r}, region={self._region!r})"
@@ -46,7 +43,7 @@ class SigV4:
         """`headers` (which must name the Host) with `x-amz-date`,
         `x-amz-content-sha256` and `Authorization` added, for a request of `method` to
         `target` (path and canonical query, as sent)."""
-        stamp = self._timestamp(time.time() if now is None else now)
+        stamp, scope, key = self._clock(time.time() if now is None else now)
         signed = dict(headers)
         signed["x-amz-date"] = stamp
         signed["x-amz-content-sha256"] = UNSIGNED_PAYLOAD
@@ -65,30 +62,30 @@ class SigV4:
                 UNSIGNED_PAYLOAD,
             )
         )
-        to_sign = "\n".join(
-            (ALGORITHM, stamp, self._scope, hashlib.sha256(request.encode()).hexdigest())
-        )
-        signature = hmac.digest(self._key, to_sign.encode(), "sha256").hex()
+        to_sign = "\n".join((ALGORITHM, stamp, scope, hashlib.sha256(request.encode()).hexdigest()))
+        signature = hmac.digest(key, to_sign.encode(), "sha256").hex()
         signed["Authorization"] = (
-            f"{ALGORITHM} Credential={self._access_key_id}/{self._scope}, "
+            f"{ALGORITHM} Credential={self._access_key_id}/{scope}, "
             f"SignedHeaders={names}, Signature={signature}"
         )
         return signed
 
-    def _timestamp(self, now: float) -> str:
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
-            day = self._stamp[:8]
-            if day != self._day:
-                self._day = day
-                self._scope = f"{day}/{self._region}/{_SERVICE}/aws4_request"
+    def _clock(self, now: float) -> tuple[str, str, bytes]:
+        """The timestamp, credential scope and signing key for `now`; the key is derived
+        again only when the day changes."""
+        second, stamp, scope, key = self._now
+        if int(now) != second:
+            second = int(now)
+            day = scope[:8]
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+            if stamp[:8] != day:
+                day = stamp[:8]
+                scope = f"{day}/{self._region}/{_SERVICE}/aws4_request"
                 key = self._secret
                 for part in (day, self._region, _SERVICE, "aws4_request"):
                     key = hmac.digest(key, part.encode(), "sha256")
-                self._key = key
-        return self._stamp
+            self._now = (second, stamp, scope, key)
+        return stamp, scope, key
 
 
 def _canonical_query(query: str) -> str:
