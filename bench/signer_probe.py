@@ -4,7 +4,8 @@ Signers: bucketvault's (`store/sigv4.py`: hashlib and hmac), awscrt's C signer (
 `s3_wire` used before), botocore's `S3SigV4Auth`. The last two are measured when they
 are installed (`pip install -e '.[bench]'` brings awscrt; botocore comes with moto).
 Every signer signs the same PUT of an object with user metadata, in rounds that take
-turns; medians of the rounds. Imports are timed in fresh interpreters, also in turns.
+turns; medians of the rounds. Imports are timed in fresh interpreters, also in turns,
+each after bucketvault's store package is loaded (what a mirror has loaded anyway).
 
     .venv/bin/python bench/signer_probe.py --rounds 5 --signatures 20000
 """
@@ -82,6 +83,9 @@ def botocore_signer() -> Sign | None:
     return sign
 
 
+# What each signer adds to a process that already runs bucketvault's store package (and
+# so asyncio): the import is timed after `SETUP`, in a fresh interpreter each time.
+SETUP = "import bucketvault.store"
 IMPORTS = {
     "bucketvault sigv4": "import bucketvault.store.sigv4",
     "awscrt": "import awscrt.auth, awscrt.http",
@@ -90,8 +94,9 @@ IMPORTS = {
 
 
 def import_seconds(statement: str) -> float:
-    """Wall time of one import in a fresh interpreter, its start-up left out."""
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    """Wall time of one import in a fresh interpreter, after `SETUP`."""
+    timed = f"t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    code = f"{SETUP}; import time; {timed}"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     return float(done.stdout) if done.returncode == 0 else float("nan")
 
