@@ -104,8 +104,13 @@ async def list_by_folder(
     read `StartAfter=a-b` in its own order and leave out the folder `a/`, which sorts
     after `a-b` in bytes and before it in the tree (SeaweedFS does). So a listing that
     starts after a key reads its level from the start, and goes folder by folder when
-    the key lies within the level's first `MAX_SKIPPED_PAGES` pages; otherwise it goes
-    on as one plain stream (`s3_listing.list_objects`), as listings always did."""
+    the key lies within the level's first `MAX_SKIPPED_PAGES` pages.
+
+    Where going folder by folder stops paying (the start key lies further in, or the
+    folders are small), the listing goes on as one plain stream from the last key handed
+    on (`s3_listing.list_objects`). On a server that reads `StartAfter` in its own tree
+    order, a key it then sends out of order is refused by the check, as in any plain
+    listing."""
     cut = len(listing.prefix)
     after = None if start_after is None else listing.prefix + start_after
     level, first = await _level(listing)
@@ -116,7 +121,7 @@ async def list_by_folder(
                 found = relative(info, cut)
                 handed = found.key
                 yield found
-    except _LevelTooLong:
+    except _GoOnPlain:
         async with contextlib.aclosing(
             list_objects(
                 listing.wire,
@@ -130,9 +135,10 @@ async def list_by_folder(
                 yield info
 
 
-class _LevelTooLong(Exception):
-    """The level's entries before the start key fill more pages than reading them is
-    worth: the listing goes on as one plain stream from the key."""
+class _GoOnPlain(Exception):
+    """Listing folder by folder costs more requests than it saves here: the level's
+    entries before the start key fill too many pages, or the folders are small. The
+    listing goes on as one plain stream from the last key handed on."""
 
 
 async def _walk(
@@ -143,7 +149,6 @@ async def _walk(
     inside = None if after is None else _folder_of(level, after)
     if inside is not None:
         ahead.append(_Folder(listing, inside, after))
-    last_handed = after
     requests = keys = 0
     try:
         async with contextlib.aclosing(_level_entries(listing, level, first, after)) as entries:
@@ -163,7 +168,6 @@ async def _walk(
                     return
                 item = ahead.popleft()
                 if isinstance(item, ObjectInfo):
-                    last_handed = item.key
                     yield item
                     continue
                 folders -= 1
@@ -173,24 +177,13 @@ async def _walk(
                         async for page in pages:
                             order.check_page(page.objects)
                             for info in page.objects:
-                                last_handed = info.key
                                 yield info
                 finally:
                     await item.close()
                 requests += item.requests
                 keys += item.keys
                 if requests > 2 * -(-keys // listing.page_size) + listing.width:
-                    break  # small folders: a request each costs more than it saves
-        await _close_all(ahead)
-        # The rest as one plain stream, from the last key handed on. On a server that
-        # reads StartAfter in its own tree order, a key it then sends out of order is
-        # refused by the check, as in any plain listing.
-        order = OrderCheck(listing.where, level, last_handed)
-        async with contextlib.aclosing(listing.pages(level, last_handed)) as rest:
-            async for page in rest:
-                order.check_page(page.objects)
-                for info in page.objects:
-                    yield info
+                    raise _GoOnPlain  # small folders: a request each costs more than it saves
     finally:
         await _close_all(ahead)
 
@@ -255,7 +248,7 @@ async def _level_entries(
             if start is not None:
                 skipped_pages += 1
                 if skipped_pages >= MAX_SKIPPED_PAGES:
-                    raise _LevelTooLong
+                    raise _GoOnPlain
             page = await anext(pages, None)
 
 
