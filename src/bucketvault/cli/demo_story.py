@@ -12,7 +12,6 @@ held before the attack — all through the real command line.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import random
@@ -28,6 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bucketvault import event_loop
 from bucketvault.config.endpoint import EndpointConfig
 from bucketvault.errors import IntegrityError
 from bucketvault.history import catalog
@@ -231,8 +231,8 @@ def _story(live: LoopbackServer, backup: LoopbackServer, server: str) -> bool:
         objects["documents"] = [
             item for item in objects["documents"] if "//" not in item[0] and item[0][0] != "/"
         ]
-    asyncio.run(_fill(live.endpoint(), objects))
-    before = asyncio.run(_fingerprint(live.endpoint()))
+    event_loop.run(_fill(live.endpoint(), objects))
+    before = event_loop.run(_fingerprint(live.endpoint()))
     count = sum(len(v) for v in before.values())
     console.print(
         f"[bold]1.[/bold] Live store {live.url} holds {count} objects in "
@@ -280,7 +280,7 @@ def _story(live: LoopbackServer, backup: LoopbackServer, server: str) -> bool:
     attack = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     time.sleep(max(0.0, (attack - datetime.now(UTC)).total_seconds()))
     at = _rfc3339(attack)
-    encrypted, deleted = asyncio.run(_ransomware(live.endpoint()))
+    encrypted, deleted = event_loop.run(_ransomware(live.endpoint()))
     console.print(
         f"\n[bold]3.[/bold] Attack at {at}: ransomware encrypts {encrypted} objects in place "
         f"(same size, same headers) and deletes {deleted} others, across all {len(before)} "
@@ -290,7 +290,7 @@ def _story(live: LoopbackServer, backup: LoopbackServer, server: str) -> bool:
     )
     _check(cli("plan", "start", "backup"), "second backup")
     _check(cli("snapshot", "list"), "snapshot list")
-    first, second = asyncio.run(_snapshot_ids(backup.endpoint()))[:2]
+    first, second = event_loop.run(_snapshot_ids(backup.endpoint()))[:2]
     _check(
         cli("snapshot", "diff", first, second, "--bucket", f"{SERVICE}-photos"),
         "snapshot diff",
@@ -322,7 +322,7 @@ def _story(live: LoopbackServer, backup: LoopbackServer, server: str) -> bool:
     verify_code = cli("plan", "start", "verify")
     _run([service, "plan", "status", "verify"])
 
-    after = asyncio.run(_fingerprint(live.endpoint()))
+    after = event_loop.run(_fingerprint(live.endpoint()))
     table = Table(title="Restored vs. before the attack (bytes, headers, metadata, tags)")
     for column in ("bucket", "objects", "encrypted", "deleted", "bytes", "identical"):
         table.add_column(column, justify="left" if column in ("bucket", "identical") else "right")

@@ -210,8 +210,7 @@ def mirror(
         raise UsageError("source and target overlap: choose a different bucket or prefix")
     rate = bandwidth_limit(bwlimit)
 
-    import asyncio
-
+    from bucketvault import event_loop
     from bucketvault.cli.progress import summary_lines
     from bucketvault.mirror import MirrorOptions
     from bucketvault.mirror.filters import KeyFilter, parse_age
@@ -232,7 +231,7 @@ def mirror(
         ),
     )
     check_executor(executor, executor_workers)
-    summary = asyncio.run(
+    summary = event_loop.run(
         _run(
             src,
             dst,

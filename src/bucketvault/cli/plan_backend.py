@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bucketvault import event_loop
 from bucketvault.errors import (
     BucketvaultError,
     ConflictError,
@@ -152,7 +152,7 @@ class LocalBackend:
         return self.manager.status(plan)
 
     def start(self, plan: str, params: Mapping[str, str]) -> None:
-        asyncio.run(self.manager.start(plan, params))
+        event_loop.run(self.manager.start(plan, params))
 
     def stop(self, plan: str) -> None:
         self.manager.stop(plan)

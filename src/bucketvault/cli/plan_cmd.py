@@ -163,6 +163,7 @@ def _follow(ctx: typer.Context, backend: LocalBackend, plan: str) -> None:
     """Run the plan here until it ends; exit accordingly."""
     import asyncio
 
+    from bucketvault import event_loop
     from bucketvault.plans.status import Status
 
     async def run_with_display() -> Status:
@@ -190,7 +191,7 @@ def _follow(ctx: typer.Context, backend: LocalBackend, plan: str) -> None:
 
     resume = _resume_hint(ctx, plan)
     try:
-        status = asyncio.run(run_with_display())
+        status = event_loop.run(run_with_display())
     except KeyboardInterrupt:
         abort(f'"{plan}" plan interrupted: resume it with {resume}', ExitCode.INTERRUPTED)
     body = backend.status(plan)

@@ -283,10 +283,10 @@ def _object_lock(mode: str | None, days: int) -> tuple[str, int] | None:
 def _check_object_lock(store: BackupStore, name: str, lock: tuple[str, int]) -> None:
     """Create and remove a probe bucket with Object Lock: a store without it is refused
     now, not silently downgraded at the first backup."""
-    import asyncio
     import os
     import secrets
 
+    from bucketvault import event_loop
     from bucketvault.config.secret import Secret
     from bucketvault.store import open_endpoint
     from bucketvault.store.model import ObjectLock
@@ -308,7 +308,7 @@ def _check_object_lock(store: BackupStore, name: str, lock: tuple[str, int]) -> 
         finally:
             await endpoint.close()
 
-    asyncio.run(probe())
+    event_loop.run(probe())
 
 
 def _describe(service: ServiceConfig) -> dict[str, object]:

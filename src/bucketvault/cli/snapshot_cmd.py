@@ -8,12 +8,12 @@ $BUCKETVAULT_BACKUP_ACCESS_KEY_ID / $BUCKETVAULT_BACKUP_SECRET_ACCESS_KEY.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bucketvault import event_loop
 from bucketvault.cli.context import global_options
 from bucketvault.cli.output import print_data, print_json
 from bucketvault.cli.plan_cmd import parse_params
@@ -125,7 +125,7 @@ def list_snapshots(
         finally:
             await endpoint.close()
 
-    found = asyncio.run(run())
+    found = event_loop.run(run())
     if json_output:
         for header in found:
             print_json(header.to_record())
@@ -157,7 +157,7 @@ def diff(
     """The keys added (+), changed (M) and deleted (-) between two snapshots."""
     service = _service(ctx)
     params = parse_params(param or [])
-    asyncio.run(_diff(service, params, first, second, bucket))
+    event_loop.run(_diff(service, params, first, second, bucket))
 
 
 async def _diff(

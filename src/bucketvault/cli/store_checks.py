@@ -5,10 +5,10 @@ so its exit code."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from typing import TYPE_CHECKING
 
+from bucketvault import event_loop
 from bucketvault.errors import BucketvaultError, NotFoundError, StoreError
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def check_service(service: ServiceConfig) -> None:
         await probe(backup, backup_named)
 
     try:
-        asyncio.run(both())
+        event_loop.run(both())
     except (StoreError, NotFoundError) as exc:
         not_saved(exc, f"service {service.name!r}")
         raise
@@ -49,7 +49,7 @@ def check_alias(name: str, config: EndpointConfig) -> None:
     from bucketvault.tasks.roles import alias_role
 
     try:
-        asyncio.run(probe(config, alias_role(name, config.url)))
+        event_loop.run(probe(config, alias_role(name, config.url)))
     except (StoreError, NotFoundError) as exc:
         not_saved(exc, f"alias {name!r}")
         raise

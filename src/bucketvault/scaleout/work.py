@@ -8,10 +8,10 @@ its requests, not new connections.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bucketvault import event_loop
 from bucketvault.collector import set_for_streaming
 from bucketvault.history.record import Header
 from bucketvault.history.source import SnapshotSource
@@ -110,7 +110,7 @@ class _Worker:
 
     def __init__(self, key: bytes) -> None:
         self.key = key
-        self.loop = asyncio.new_event_loop()
+        self.loop = event_loop.new_loop()
         self.endpoints: dict[bytes, Endpoint] = {}
 
     def bucket(self, spec: BucketSpec) -> Bucket:
