@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bucketvault.mirror.merge import ListingOrderError, merge
+from bucketvault.mirror.merge import ListingOrderError, merge, merge_batches
+from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectInfo
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -82,3 +86,67 @@ async def test_merge_cases(
 async def test_merge_refuses_unordered_listings(src: list[str], dst: list[str]) -> None:
     with pytest.raises(ListingOrderError):
         await pairs(src, dst)
+
+
+# -- batches: the same pairs wherever the listings' batches begin and end ------------------
+
+KEY_POOL = ["Z", "a", "a b", "a-b", "a/b", "a/c", "b", "caf\u00e9", "d/1", "\U0001f600", "~"]
+
+
+async def batched(keys: list[str], cuts: list[int]) -> AsyncIterator[list[ObjectInfo]]:
+    """`keys` in batches ending at the positions in `cuts` (empty batches included)."""
+    start = 0
+    for end in [*cuts, len(keys)]:
+        yield [info(key) for key in keys[start:end]]
+        start = end
+
+
+async def batch_pairs(
+    src: list[str], src_cuts: list[int], dst: list[str], dst_cuts: list[int]
+) -> list[tuple[str, bool, bool]]:
+    found = []
+    async for batch in merge_batches(batched(src, src_cuts), batched(dst, dst_cuts)):
+        assert batch, "a batch of pairs is never empty"
+        found += [(p.key, p.source is not None, p.target is not None) for p in batch]
+    return found
+
+
+def expected_pairs(src: list[str], dst: list[str]) -> list[tuple[str, bool, bool]]:
+    keys = sorted(set(src) | set(dst), key=sort_key)
+    return [(key, key in src, key in dst) for key in keys]
+
+
+def cuts_of(size: int) -> st.SearchStrategy[list[int]]:
+    return st.lists(st.integers(0, size), max_size=4).map(sorted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_batches_merge_like_keys_one_by_one(data: st.DataObject) -> None:
+    """Both the same-keys shortcut and the key-by-key merge, at every batch boundary."""
+    pool = st.lists(st.sampled_from(KEY_POOL), unique=True).map(lambda k: sorted(k, key=sort_key))
+    src, dst = data.draw(pool), data.draw(pool)
+    if data.draw(st.booleans()):
+        dst = list(src)  # a bucket and its mirror: the shortcut's case
+    src_cuts, dst_cuts = data.draw(cuts_of(len(src))), data.draw(cuts_of(len(dst)))
+    found = asyncio.run(batch_pairs(src, src_cuts, dst, dst_cuts))
+    assert found == expected_pairs(src, dst)
+
+
+@pytest.mark.parametrize(
+    ("keys", "cuts"),
+    [
+        pytest.param(["b", "a"], [], id="within-a-batch"),
+        pytest.param(["b", "a"], [1], id="across-batches"),
+        pytest.param(["a", "a"], [1], id="duplicate-across-batches"),
+        pytest.param(["a", "b", "c", "b"], [0, 3], id="after-an-empty-batch"),
+        pytest.param(["a/b", "a-b"], [], id="not-byte-ordered"),
+    ],
+)
+@pytest.mark.parametrize("side", ["source", "target"])
+async def test_batches_out_of_order_are_refused(
+    keys: list[str], cuts: list[int], side: str
+) -> None:
+    listings = (keys, cuts, ["a"], []) if side == "source" else (["a"], [], keys, cuts)
+    with pytest.raises(ListingOrderError, match=f"the {side} listing is not in key order"):
+        await batch_pairs(*listings)

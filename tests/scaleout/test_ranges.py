@@ -5,13 +5,24 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter, deque
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bucketvault.mirror.ranges import WHOLE, KeyRange, cut_points, split_remainder
+from bucketvault.mirror.ranges import (
+    WHOLE,
+    KeyRange,
+    RangeScope,
+    ScopeWalk,
+    cut_points,
+    split_remainder,
+)
+from bucketvault.store.base import LIST_BATCH
 from bucketvault.store.keys import sort_key
+from bucketvault.store.memory import MemoryEndpoint
+from bucketvault.store.model import ObjectAttributes
 
 
 def keys_in(key_range: KeyRange, keys: list[str]) -> list[str]:
@@ -179,3 +190,29 @@ def test_a_million_counter_keys_spread_over_many_ranges() -> None:
     keys = [f"logs/2026/{i:07d}.json" for i in range(0, 1_000_000, 97)]
     seen = share_out(keys, 500, 8, random.Random(1))
     assert sorted(seen) == sorted(keys) and set(seen.values()) == {1}
+
+
+# -- a walk lists exactly its range, in batches ---------------------------------------------
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+@pytest.mark.parametrize(
+    "key_range",
+    [WHOLE, KeyRange(None, "k01000"), KeyRange("k00999", "k02000"), KeyRange("k01998", None)],
+    ids=str,
+)
+async def test_a_walk_lists_its_range_across_batches(key_range: KeyRange) -> None:
+    """A bucket that lists a key at a time is handed on in batches of `LIST_BATCH`; a
+    range's upper end cuts the batch it falls in, wherever that is."""
+    endpoint = MemoryEndpoint()
+    bucket = endpoint.bucket("walk")
+    await bucket.create()
+    keys = [f"k{n:05d}" for n in range(2 * LIST_BATCH + 1)]
+    for key in keys:
+        await bucket.write(key, _one(b"x"), size=1, attributes=ObjectAttributes())
+    batches = [b async for b in ScopeWalk(RangeScope(key_range)).listing(bucket)]
+    assert all(0 < len(batch) <= LIST_BATCH for batch in batches)
+    assert [info.key for batch in batches for info in batch] == keys_in(key_range, keys)

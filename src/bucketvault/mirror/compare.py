@@ -4,12 +4,14 @@ extra, and (when reading data back) corrupt in the copy."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from bucketvault.errors import ErrorClass, IntegrityError, classify
 from bucketvault.mirror.checksum import SourceVerifier
 from bucketvault.mirror.identity import Identity, compare_listed
-from bucketvault.mirror.merge import Pair, merge
+from bucketvault.mirror.merge import Pair, merge_batches
 from bucketvault.mirror.ranges import RangeScope, ScopeWalk
 from bucketvault.mirror.stages import first_error
 from bucketvault.mirror.stats import MAX_LISTED_KEYS
@@ -106,23 +108,27 @@ async def compare_range(
     original_exists, copy_exists = await original.exists(), await copy.exists()
 
     async def walk() -> None:
-        pairs = merge(
+        batches = merge_batches(
             scoped.listing(original, exists=original_exists),
             scoped.listing(copy, exists=copy_exists),
         )
-        async for pair in pairs:
-            scoped.seen(pair)
-            if pair.target is None:
-                report.missing.add(pair.key)
-            elif pair.source is None:
-                report.extra.add(pair.key)
-            else:
-                await queue.put(pair)
-            if scoped.full():
-                break
-        await pairs.aclose()
+        async with contextlib.aclosing(batches):
+            await sort_all(batches)
         for _ in range(workers):
             await queue.put(None)
+
+    async def sort_all(batches: AsyncIterator[list[Pair]]) -> None:
+        async for pairs in batches:
+            for pair in pairs:
+                scoped.seen(pair)
+                if pair.target is None:
+                    report.missing.add(pair.key)
+                elif pair.source is None:
+                    report.extra.add(pair.key)
+                else:
+                    await queue.put(pair)
+                if scoped.full():
+                    return
 
     async def check(pair: Pair) -> None:
         assert pair.source is not None and pair.target is not None

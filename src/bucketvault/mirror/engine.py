@@ -9,9 +9,10 @@ spooled to a temporary file, so memory stays bounded however many there are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -20,7 +21,7 @@ from bucketvault.mirror.bandwidth import BandwidthLimit
 from bucketvault.mirror.decide import Action, Policy, decide, on_difference
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.identity import Identity
-from bucketvault.mirror.merge import Pair, merge
+from bucketvault.mirror.merge import Pair, merge_batches
 from bucketvault.mirror.ranges import RangeScope, ScopeWalk
 from bucketvault.mirror.stages import first_error
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
@@ -181,39 +182,50 @@ async def copy_phase(
     phase = CopyPhase(DeleteSpool(), walk)
 
     async def list_and_decide() -> None:
-        pairs = merge(walk.listing(source), walk.listing(target, exists=target_exists))
-        async for pair in pairs:
-            walk.seen(pair)
-            if pair.source is not None:
-                stats.listed_source += 1
-            if pair.target is not None:
-                stats.listed_target += 1
-            action = decide(pair, policy)
-            size = pair.source.size if pair.source is not None else 0
-            if action in (Action.COPY, Action.UPDATE):
-                stats.plan_copy(size)
-                walk.planned(size)
-                tell(pair.key, action, size)
-                if not options.dry_run:
-                    await queue.put(pair)
-            elif action is Action.CHECK:
-                await queue.put(pair)
-            elif action is Action.SKIP:
-                stats.skipped += 1
-            elif action is Action.CONFLICT:
-                stats.conflict(pair.key)
-                tell(pair.key, action, size)
-            elif action is Action.DELETE:
-                phase.deletes.add(pair.key)
-            elif action is Action.KEEP:
-                stats.kept_extra += 1
-            else:
-                stats.ignored += 1
-            if walk.full():
-                break
-        await pairs.aclose()
+        batches = merge_batches(walk.listing(source), walk.listing(target, exists=target_exists))
+        async with contextlib.aclosing(batches):
+            await decide_all(batches)
         for _ in range(options.workers):
             await queue.put(None)
+
+    async def decide_all(batches: AsyncIterator[list[Pair]]) -> None:
+        async for pairs in batches:
+            for pair in pairs:
+                if decide_one(pair):
+                    await queue.put(pair)
+                if walk.full():
+                    return
+
+    def decide_one(pair: Pair) -> bool:
+        """Count and tell what `pair` needs; whether a worker must take it. Not a
+        coroutine: a re-run decides a million pairs, nearly all to skip."""
+        walk.seen(pair)
+        if pair.source is not None:
+            stats.listed_source += 1
+        if pair.target is not None:
+            stats.listed_target += 1
+        action = decide(pair, policy)
+        if action is Action.SKIP:
+            stats.skipped += 1
+            return False
+        size = pair.source.size if pair.source is not None else 0
+        if action in (Action.COPY, Action.UPDATE):
+            stats.plan_copy(size)
+            walk.planned(size)
+            tell(pair.key, action, size)
+            return not options.dry_run
+        if action is Action.CHECK:
+            return True
+        if action is Action.CONFLICT:
+            stats.conflict(pair.key)
+            tell(pair.key, action, size)
+        elif action is Action.DELETE:
+            phase.deletes.add(pair.key)
+        elif action is Action.KEEP:
+            stats.kept_extra += 1
+        else:
+            stats.ignored += 1
+        return False
 
     async def handle(pair: Pair) -> None:
         assert pair.source is not None

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from bucketvault.mirror.merge import Pair
-from bucketvault.store.base import Bucket
+from bucketvault.store.base import Bucket, list_batches
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectInfo
 
@@ -92,13 +92,14 @@ class ScopeWalk:
         self.stopped_after: str | None = None
         self._last: str | None = None
 
-    def listing(self, bucket: Bucket, *, exists: bool = True) -> AsyncIterator[ObjectInfo]:
-        """`bucket`'s keys within the range (none when the bucket does not exist)."""
+    def listing(self, bucket: Bucket, *, exists: bool = True) -> AsyncIterator[list[ObjectInfo]]:
+        """`bucket`'s keys within the range, in batches (none when the bucket does not
+        exist)."""
         if not exists:
             return _nothing()
         key_range = self.scope.key_range
-        found = bucket.list(start_after=key_range.start_after)
-        # an open-ended range is the listing itself: no step per key between the two
+        found = list_batches(bucket, start_after=key_range.start_after)
+        # an open-ended range is the listing itself: no step per batch between the two
         return found if key_range.last is None else _until(found, key_range)
 
     def seen(self, pair: Pair) -> None:
@@ -122,18 +123,24 @@ class ScopeWalk:
         return spent
 
 
-async def _nothing() -> AsyncIterator[ObjectInfo]:
+async def _nothing() -> AsyncIterator[list[ObjectInfo]]:
     return
     yield
 
 
 async def _until(
-    found: AsyncIterator[ObjectInfo], key_range: KeyRange
-) -> AsyncIterator[ObjectInfo]:
-    async for info in found:
-        if key_range.past_end(sort_key(info.key)):
-            return
-        yield info
+    found: AsyncIterator[list[ObjectInfo]], key_range: KeyRange
+) -> AsyncIterator[list[ObjectInfo]]:
+    async for batch in found:
+        end = next(
+            (n for n, info in enumerate(batch) if key_range.past_end(sort_key(info.key))), None
+        )
+        if end is None:
+            yield batch
+            continue
+        if end:
+            yield batch[:end]
+        return
 
 
 def _class_of(char: str, seen: set[str]) -> str:

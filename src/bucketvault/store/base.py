@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bucketvault.store.model import (
     ObjectAttributes,
@@ -119,6 +119,39 @@ class Bucket(Protocol):
     def unrepresentable(self, key: str) -> str | None:
         """Why this store cannot hold `key` exactly, or None when it can."""
         ...
+
+
+@runtime_checkable
+class ListsInBatches(Protocol):
+    """A bucket whose listing arrives in pages (S3) hands them on whole, so a reader
+    takes a thousand keys in one step instead of one asynchronous step per key."""
+
+    def list_batches(self, *, start_after: str | None = None) -> AsyncIterator[list[ObjectInfo]]:
+        """`Bucket.list`, in non-empty batches."""
+        ...
+
+
+LIST_BATCH = 1000  # keys per batch, for a bucket that lists a key at a time
+
+
+def list_batches(
+    bucket: Bucket, *, start_after: str | None = None
+) -> AsyncIterator[list[ObjectInfo]]:
+    """`bucket.list()` in non-empty batches: the bucket's own pages where it has them."""
+    if isinstance(bucket, ListsInBatches):
+        return bucket.list_batches(start_after=start_after)
+    return _grouped(bucket.list(start_after=start_after))
+
+
+async def _grouped(listing: AsyncIterator[ObjectInfo]) -> AsyncIterator[list[ObjectInfo]]:
+    batch: list[ObjectInfo] = []
+    async for info in listing:
+        batch.append(info)
+        if len(batch) == LIST_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class Endpoint(Protocol):

@@ -19,3 +19,11 @@ def order_key(key: str) -> str:
     read as Latin-1, one code point per byte, so that strings compare as the bytes do.
     Order keys of different keys compare only with each other, never with `sort_key`s."""
     return key if key.isascii() else key.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
+def order_keys(keys: list[str]) -> list[str]:
+    """`order_key` of each key; a batch of ASCII keys (nearly every listing page) is
+    checked in one pass and is its own list of order keys."""
+    if "".join(keys).isascii():
+        return keys
+    return [order_key(key) for key in keys]

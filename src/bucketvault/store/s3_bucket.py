@@ -18,6 +18,7 @@ Lock are in `s3_versions.py`.
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
@@ -60,7 +61,7 @@ from bucketvault.store.s3_data import (
     version_or_none,
 )
 from bucketvault.store.s3_errors import Where, quote_key
-from bucketvault.store.s3_folders import Listing, list_by_folder
+from bucketvault.store.s3_folders import Listing, batches_by_folder, list_by_folder
 from bucketvault.store.s3_list_page import decode_key, parse_timestamp
 from bucketvault.store.s3_versions import (
     create_locked,
@@ -166,6 +167,11 @@ class S3Bucket:
 
     def list(self, *, start_after: str | None = None) -> AsyncIterator[ObjectInfo]:
         return list_by_folder(Listing(self._ep.wire, self.where(), self._prefix), start_after)
+
+    def list_batches(
+        self, *, start_after: str | None = None
+    ) -> AsyncIterator[builtins.list[ObjectInfo]]:
+        return batches_by_folder(Listing(self._ep.wire, self.where(), self._prefix), start_after)
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         full = self._full(key)

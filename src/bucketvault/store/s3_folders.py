@@ -28,7 +28,13 @@ from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectInfo
 from bucketvault.store.s3_errors import Where
 from bucketvault.store.s3_list_page import ListPage
-from bucketvault.store.s3_listing import PAGE_SIZE, OrderCheck, list_objects, list_pages, relative
+from bucketvault.store.s3_listing import (
+    PAGE_SIZE,
+    OrderCheck,
+    list_object_pages,
+    list_pages,
+    relative,
+)
 from bucketvault.store.s3_wire import S3Wire
 
 DELIMITER = "/"
@@ -97,8 +103,20 @@ class _Folder:
 async def list_by_folder(
     listing: Listing, start_after: str | None = None
 ) -> AsyncGenerator[ObjectInfo, None]:
+    """`batches_by_folder`, a key at a time."""
+    async with contextlib.aclosing(batches_by_folder(listing, start_after)) as batches:
+        async for batch in batches:
+            for info in batch:
+                yield info
+
+
+async def batches_by_folder(
+    listing: Listing, start_after: str | None = None
+) -> AsyncGenerator[list[ObjectInfo], None]:
     """Every object under the listing's prefix after `start_after` (relative to it), in
-    UTF-8 byte order, keys relative to the prefix.
+    UTF-8 byte order, keys relative to the prefix, in batches (a page of a folder, or the
+    keys of a level between two folders): a reader takes a page in one step, not a
+    thousand.
 
     A level is never listed with `StartAfter`: a server that keeps a directory tree may
     read `StartAfter=a-b` in its own order and leave out the folder `a/`, which sorts
@@ -108,22 +126,22 @@ async def list_by_folder(
 
     Where going folder by folder stops paying (the start key lies further in, or the
     folders are small), the listing goes on as one plain stream from the last key handed
-    on (`s3_listing.list_objects`). On a server that reads `StartAfter` in its own tree
-    order, a key it then sends out of order is refused by the check, as in any plain
-    listing."""
+    on (`s3_listing.list_object_pages`). On a server that reads `StartAfter` in its own
+    tree order, a key it then sends out of order is refused by the check, as in any
+    plain listing."""
     cut = len(listing.prefix)
     after = None if start_after is None else listing.prefix + start_after
     level, first = await _level(listing)
     handed = start_after
     try:
         async with contextlib.aclosing(_walk(listing, level, first, after)) as walk:
-            async for info in walk:
-                found = relative(info, cut)
-                handed = found.key
+            async for batch in walk:
+                found = [relative(info, cut) for info in batch] if cut else batch
+                handed = found[-1].key
                 yield found
     except _GoOnPlain:
         async with contextlib.aclosing(
-            list_objects(
+            list_object_pages(
                 listing.wire,
                 where=listing.where,
                 prefix=listing.prefix,
@@ -131,8 +149,8 @@ async def list_by_folder(
                 page_size=listing.page_size,
             )
         ) as plain:
-            async for info in plain:
-                yield info
+            async for batch in plain:
+                yield batch
 
 
 class _GoOnPlain(Exception):
@@ -143,7 +161,7 @@ class _GoOnPlain(Exception):
 
 async def _walk(
     listing: Listing, level: str, first: ListPage, after: str | None
-) -> AsyncGenerator[ObjectInfo, None]:
+) -> AsyncGenerator[list[ObjectInfo], None]:
     ahead: deque[_Folder | ObjectInfo] = deque()
     # a start inside a folder: the rest of that folder first, then the level after it
     inside = None if after is None else _folder_of(level, after)
@@ -166,18 +184,24 @@ async def _walk(
                         folders += 1
                 if not ahead:
                     return
-                item = ahead.popleft()
-                if isinstance(item, ObjectInfo):
-                    yield item
+                if isinstance(ahead[0], ObjectInfo):
+                    # the level's own keys up to its next folder, handed on together
+                    level_keys: list[ObjectInfo] = []
+                    while ahead and isinstance(head := ahead[0], ObjectInfo):
+                        level_keys.append(head)
+                        ahead.popleft()
+                    yield level_keys
                     continue
+                item = ahead.popleft()
+                assert isinstance(item, _Folder)
                 folders -= 1
                 order = OrderCheck(listing.where, item.name)
                 try:
                     async with contextlib.aclosing(item.pages()) as pages:
                         async for page in pages:
                             order.check_page(page.objects)
-                            for info in page.objects:
-                                yield info
+                            if page.objects:
+                                yield page.objects
                 finally:
                     await item.close()
                 requests += item.requests

@@ -9,13 +9,14 @@ pages are refused rather than silently passed on to a merge.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import operator
 from collections.abc import AsyncGenerator
 from typing import Any
 
 from bucketvault.errors import PermanentStoreError
-from bucketvault.store.keys import order_key
+from bucketvault.store.keys import order_key, order_keys
 from bucketvault.store.model import ObjectInfo
 from bucketvault.store.s3_errors import Where, quote_key
 from bucketvault.store.s3_list_page import ListPage, read_list_page
@@ -95,7 +96,7 @@ class OrderCheck:
         if not objects:
             return
         keys = [info.key for info in objects]
-        orders = [order_key(key) for key in keys]
+        orders = order_keys(keys)
         in_order = (self._last is None or orders[0] > self._last) and all(
             map(operator.lt, orders, itertools.islice(orders, 1, None))
         )
@@ -127,7 +128,7 @@ def relative(info: ObjectInfo, cut: int) -> ObjectInfo:
     return ObjectInfo(info.key[cut:], info.size, info.etag, info.last_modified, info.version_id)
 
 
-async def list_objects(
+async def list_object_pages(
     wire: S3Wire,
     *,
     where: Where,
@@ -135,9 +136,9 @@ async def list_objects(
     start_after: str | None,
     page_size: int = PAGE_SIZE,
     pages: int | None = None,
-) -> AsyncGenerator[ObjectInfo, None]:
-    """Yield every object under `prefix` in UTF-8 byte order, keys relative to it
-    (from the first `pages` pages only, when given)."""
+) -> AsyncGenerator[list[ObjectInfo], None]:
+    """Every object under `prefix` in UTF-8 byte order, keys relative to it, a page at
+    a time (from the first `pages` pages only, when given)."""
     order = OrderCheck(where, prefix)
     cut = len(prefix)
     async for page in list_pages(
@@ -149,5 +150,29 @@ async def list_objects(
         pages=pages,
     ):
         order.check_page(page.objects)
-        for info in page.objects:
-            yield relative(info, cut)
+        if page.objects:
+            yield [relative(info, cut) for info in page.objects] if cut else page.objects
+
+
+async def list_objects(
+    wire: S3Wire,
+    *,
+    where: Where,
+    prefix: str,
+    start_after: str | None,
+    page_size: int = PAGE_SIZE,
+    pages: int | None = None,
+) -> AsyncGenerator[ObjectInfo, None]:
+    """`list_object_pages`, a key at a time."""
+    listing = list_object_pages(
+        wire,
+        where=where,
+        prefix=prefix,
+        start_after=start_after,
+        page_size=page_size,
+        pages=pages,
+    )
+    async with contextlib.aclosing(listing) as batches:
+        async for batch in batches:
+            for info in batch:
+                yield info
