@@ -129,6 +129,8 @@ class S3Wire:
                 timeout=self._timeout,
                 auto_decompress=False,
                 skip_auto_headers=("Content-Type",),
+                # S3 sets no cookies; a jar would be searched and filled on every request
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
