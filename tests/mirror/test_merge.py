@@ -150,3 +150,23 @@ async def test_batches_out_of_order_are_refused(
     listings = (keys, cuts, ["a"], []) if side == "source" else (["a"], [], keys, cuts)
     with pytest.raises(ListingOrderError, match=f"the {side} listing is not in key order"):
         await batch_pairs(*listings)
+
+
+async def test_a_batch_is_same_listed_only_when_every_pair_is() -> None:
+    """Keys alike on both sides; one target object differs in ETag, one in size."""
+
+    def listed(keys: list[str], etag: dict[str, str], size: dict[str, int]) -> list[ObjectInfo]:
+        return [ObjectInfo(k, size.get(k, 1), etag.get(k, "e"), T0) for k in keys]
+
+    async def pages(infos: list[ObjectInfo]) -> AsyncIterator[list[ObjectInfo]]:
+        for start in range(0, len(infos), 3):
+            yield infos[start : start + 3]
+
+    keys = [f"k{n}" for n in range(9)]
+    source = listed(keys, {}, {})
+    target = listed(keys, {"k4": "other"}, {"k8": 2})
+    found = [
+        ([p.key for p in batch], batch.same_listed)
+        async for batch in merge_batches(pages(source), pages(target))
+    ]
+    assert found == [(keys[0:3], True), (keys[3:6], False), (keys[6:9], False)]

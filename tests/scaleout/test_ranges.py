@@ -6,11 +6,13 @@ import itertools
 import random
 from collections import Counter, deque
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bucketvault.mirror.merge import Pair
 from bucketvault.mirror.ranges import (
     WHOLE,
     KeyRange,
@@ -22,7 +24,7 @@ from bucketvault.mirror.ranges import (
 from bucketvault.store.base import LIST_BATCH
 from bucketvault.store.keys import sort_key
 from bucketvault.store.memory import MemoryEndpoint
-from bucketvault.store.model import ObjectAttributes
+from bucketvault.store.model import ObjectAttributes, ObjectInfo
 
 
 def keys_in(key_range: KeyRange, keys: list[str]) -> list[str]:
@@ -216,3 +218,32 @@ async def test_a_walk_lists_its_range_across_batches(key_range: KeyRange) -> Non
     batches = [b async for b in ScopeWalk(RangeScope(key_range)).listing(bucket)]
     assert all(0 < len(batch) <= LIST_BATCH for batch in batches)
     assert [info.key for batch in batches for info in batch] == keys_in(key_range, keys)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    before=st.integers(0, 30),
+    count=st.integers(1, 40),
+    max_keys=st.one_of(st.none(), st.integers(1, 120)),
+    every=st.sampled_from([0, 1, 3, 50]),
+)
+def test_pairs_counted_at_once_count_as_one_by_one(
+    before: int, count: int, max_keys: int | None, every: int
+) -> None:
+    """Pairs on both sides counted in one step leave the walk as counting them one by
+    one does (listed, sample, last key), or are refused when the budget ends among them."""
+    info = ObjectInfo("x", 1, "e", datetime(2026, 1, 1, tzinfo=UTC))
+    pairs = [Pair(f"k{n:03d}", info, info) for n in range(count)]
+    scope = RangeScope(max_keys=max_keys, sample_every=every)
+    at_once, one_by_one = ScopeWalk(scope), ScopeWalk(scope)
+    for walk in (at_once, one_by_one):
+        walk.listed = 2 * before
+    if at_once.seen_on_both_sides(pairs):
+        for pair in pairs:
+            one_by_one.seen(pair)
+            assert not one_by_one.full()
+        assert (at_once.listed, at_once.sample) == (one_by_one.listed, one_by_one.sample)
+        assert not at_once.full() and at_once.stopped_after is None
+    else:
+        assert max_keys is not None and 2 * (before + count) >= max_keys
+        assert at_once.listed == 2 * before and at_once.sample == []

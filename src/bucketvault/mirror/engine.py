@@ -21,7 +21,7 @@ from bucketvault.mirror.bandwidth import BandwidthLimit
 from bucketvault.mirror.decide import Action, Policy, decide, on_difference
 from bucketvault.mirror.filters import KeyFilter
 from bucketvault.mirror.identity import Identity
-from bucketvault.mirror.merge import Pair, merge_batches
+from bucketvault.mirror.merge import Pair, PairBatch, merge_batches
 from bucketvault.mirror.ranges import RangeScope, ScopeWalk
 from bucketvault.mirror.stages import first_error
 from bucketvault.mirror.stats import MirrorStats, MirrorSummary
@@ -188,8 +188,17 @@ async def copy_phase(
         for _ in range(options.workers):
             await queue.put(None)
 
-    async def decide_all(batches: AsyncIterator[list[Pair]]) -> None:
+    # `decide` skips a pair listed the same on both sides under every policy whose filter
+    # selects every key: a batch of such pairs (most of a re-run) is counted at once
+    selects_all = options.filter == KeyFilter()
+
+    async def decide_all(batches: AsyncIterator[PairBatch]) -> None:
         async for pairs in batches:
+            if selects_all and pairs.same_listed and walk.seen_on_both_sides(pairs):
+                stats.listed_source += len(pairs)
+                stats.listed_target += len(pairs)
+                stats.skipped += len(pairs)
+                continue
             for pair in pairs:
                 if decide_one(pair):
                     await queue.put(pair)

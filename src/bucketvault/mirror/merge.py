@@ -34,6 +34,15 @@ class Pair(NamedTuple):
 
 
 _key_of = operator.itemgetter(0)  # ObjectInfo.key
+_listed_identity = operator.itemgetter(1, 2)  # ObjectInfo.size, ObjectInfo.etag
+
+
+class PairBatch(list[Pair]):
+    """Pairs in key order. `same_listed`: each is on both sides, listed with the same
+    size and ETag there (a bucket and its unchanged copy), found for the whole batch by
+    two list comparisons in C; a reader may then take the batch as one."""
+
+    same_listed = False
 
 
 class _Side:
@@ -77,17 +86,17 @@ class _Side:
 
 async def merge_batches(
     source: AsyncIterator[list[ObjectInfo]], target: AsyncIterator[list[ObjectInfo]]
-) -> AsyncGenerator[list[Pair]]:
+) -> AsyncGenerator[PairBatch]:
     """Yield one `Pair` per distinct key, in key order, in non-empty batches."""
     src, dst = _Side(source, "source"), _Side(target, "target")
     await src.advance()
     await dst.advance()
     while not (src.ended and dst.ended):
         if dst.ended:
-            pairs = [Pair(info.key, info, None) for info in src.infos[src.at :]]
+            pairs = PairBatch(Pair(info.key, info, None) for info in src.infos[src.at :])
             src.at = len(src.infos)
         elif src.ended:
-            pairs = [Pair(info.key, None, info) for info in dst.infos[dst.at :]]
+            pairs = PairBatch(Pair(info.key, None, info) for info in dst.infos[dst.at :])
             dst.at = len(dst.infos)
         else:
             pairs = _merge_two(src, dst)
@@ -99,7 +108,7 @@ async def merge_batches(
             await dst.advance()
 
 
-def _merge_two(src: _Side, dst: _Side) -> list[Pair]:
+def _merge_two(src: _Side, dst: _Side) -> PairBatch:
     """Pairs from both current batches, until one of them is used up."""
     s, t = src.at, dst.at
     s_infos, s_orders, s_end = src.infos, src.orders, len(src.infos)
@@ -107,17 +116,14 @@ def _merge_two(src: _Side, dst: _Side) -> list[Pair]:
     same = min(s_end - s, t_end - t)
     if s_orders[s : s + same] == t_orders[t : t + same]:
         # the usual case between a bucket and its copy: the same keys on both sides
-        pairs = list(
-            map(
-                Pair,
-                map(_key_of, s_infos[s : s + same]),
-                s_infos[s : s + same],
-                t_infos[t : t + same],
-            )
+        sources, targets = s_infos[s : s + same], t_infos[t : t + same]
+        pairs = PairBatch(map(Pair, map(_key_of, sources), sources, targets))
+        pairs.same_listed = list(map(_listed_identity, sources)) == list(
+            map(_listed_identity, targets)
         )
         src.at, dst.at = s + same, t + same
         return pairs
-    pairs = []
+    pairs = PairBatch()
     while s < s_end and t < t_end:
         here, there = s_orders[s], t_orders[t]
         if here < there:

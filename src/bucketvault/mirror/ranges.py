@@ -109,6 +109,22 @@ class ScopeWalk:
             self.sample.append(pair.key)
         self._last = pair.key
 
+    def seen_on_both_sides(self, pairs: Sequence[Pair]) -> bool:
+        """`seen` for pairs that are each on both sides, at once; False, counting
+        nothing, when the budget would run out among them (they then go one by one)."""
+        listed = 2 * len(pairs)
+        if self.scope.max_keys is not None and self.listed + listed >= self.scope.max_keys:
+            return False
+        every = self.scope.sample_every
+        if every:
+            base = self.listed
+            self.sample += [
+                pair.key for n, pair in enumerate(pairs, 1) if (base + 2 * n) % every < 2
+            ]
+        self.listed += listed
+        self._last = pairs[-1].key
+        return True
+
     def planned(self, size: int) -> None:
         self._planned += size
 
