@@ -229,3 +229,75 @@ async def test_real_servers_list_folders_as_one_listing(
                 await listed(target)
         else:
             assert await listed(target) == expected(FOLDER_KEYS, prefix), (width, page)
+
+
+# -- how far the reader goes: fewer requests ahead of it, never fewer keys ----------------
+
+
+def bounded(
+    server: ListingServer, prefix: str, last: str | None, budget: int | None, page: int
+) -> Listing:
+    wire: Any = server
+    return Listing(
+        wire,
+        Where("http://fake", "bucket"),
+        prefix,
+        width=4,
+        page_size=page,
+        last=None if last is None else prefix + last,
+        budget=None if budget is None else lambda: budget,
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    keys=st.lists(KEY, max_size=40),
+    prefix=st.sampled_from(["", "a", "a/"]),
+    start_after=st.none() | KEY,
+    last=st.none() | KEY,
+    budget=st.none() | st.integers(0, 12),
+    page=st.integers(1, 4),
+)
+def test_hints_leave_every_key_up_to_last(
+    keys: list[str],
+    prefix: str,
+    start_after: str | None,
+    last: str | None,
+    budget: int | None,
+    page: int,
+) -> None:
+    """With `last` and a budget, a listing may stop fetching early, but it hands on every
+    key up to `last`, in order, as without them."""
+    server = ListingServer(keys)
+    got = asyncio.run(listed(bounded(server, prefix, last, budget, page), start_after))
+    wanted = expected(keys, prefix, start_after)
+    upto = [k for k in wanted if last is None or utf8(k) <= utf8(last)]
+    assert got[: len(upto)] == upto
+    assert got == wanted[: len(got)]
+
+
+def test_no_folder_past_last_is_asked_for() -> None:
+    keys = [f"d{f}/k{k}" for f in range(10) for k in range(3)]
+    server = ListingServer(keys)
+    got = asyncio.run(listed(bounded(server, "", "d2/k1", None, page=10)))
+    assert got[: got.index("d2/k1") + 1] == sorted(keys, key=utf8)[:8]
+    folders = [q["prefix"] for q in server.requests if "delimiter" not in q]
+    assert folders == ["d0/", "d1/", "d2/"]
+
+
+def test_no_more_folders_are_queued_than_the_budget_can_fill() -> None:
+    """A budget of 5 keys, both sides together (about 3 for this side: one folder of 3
+    keys), has this side queue one folder at a time, not the whole width of 4: after 5
+    keys only the two folders they came from were asked for."""
+    keys = [f"d{f}/k{k}" for f in range(10) for k in range(3)]
+    server = ListingServer(keys)
+
+    async def read_five() -> list[str]:
+        found = list_by_folder(bounded(server, "", None, 5, page=3))
+        got = [(await anext(found)).key for _ in range(5)]
+        await found.aclose()
+        return got
+
+    assert asyncio.run(read_five()) == sorted(keys, key=utf8)[:5]
+    folders = [q["prefix"] for q in server.requests if "delimiter" not in q]
+    assert folders == ["d0/", "d1/"]

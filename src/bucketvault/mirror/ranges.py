@@ -98,9 +98,16 @@ class ScopeWalk:
         if not exists:
             return _nothing()
         key_range = self.scope.key_range
-        found = list_batches(bucket, start_after=key_range.start_after)
+        found = list_batches(
+            bucket, start_after=key_range.start_after, last=key_range.last, budget=self.keys_left
+        )
         # an open-ended range is the listing itself: no step per batch between the two
         return found if key_range.last is None else _until(found, key_range)
+
+    def keys_left(self) -> int | None:
+        """How many more keys (both sides) the walk may list; None: no limit."""
+        most = self.scope.max_keys
+        return None if most is None else max(0, most - self.listed)
 
     def seen(self, pair: Pair) -> None:
         self.listed += (pair.source is not None) + (pair.target is not None)

@@ -11,7 +11,7 @@ Versions and Object Lock are optional: a store that cannot keep versions reports
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
@@ -126,8 +126,17 @@ class ListsInBatches(Protocol):
     """A bucket whose listing arrives in pages (S3) hands them on whole, so a reader
     takes a thousand keys in one step instead of one asynchronous step per key."""
 
-    def list_batches(self, *, start_after: str | None = None) -> AsyncIterator[list[ObjectInfo]]:
-        """`Bucket.list`, in non-empty batches."""
+    def list_batches(
+        self,
+        *,
+        start_after: str | None = None,
+        last: str | None = None,
+        budget: Callable[[], int | None] | None = None,
+    ) -> AsyncIterator[list[ObjectInfo]]:
+        """`Bucket.list`, in non-empty batches. Hints of how far the reader goes, which
+        let a store fetch less ahead of it (it may still hand on more): the reader needs
+        no key after `last`, and `budget()` is how many more keys it may take, both
+        sides of a run together (None: no limit)."""
         ...
 
 
@@ -135,11 +144,16 @@ LIST_BATCH = 1000  # keys per batch, for a bucket that lists a key at a time
 
 
 def list_batches(
-    bucket: Bucket, *, start_after: str | None = None
+    bucket: Bucket,
+    *,
+    start_after: str | None = None,
+    last: str | None = None,
+    budget: Callable[[], int | None] | None = None,
 ) -> AsyncIterator[list[ObjectInfo]]:
-    """`bucket.list()` in non-empty batches: the bucket's own pages where it has them."""
+    """`bucket.list()` in non-empty batches: the bucket's own pages, with the hints
+    (`ListsInBatches.list_batches`), where it has them."""
     if isinstance(bucket, ListsInBatches):
-        return bucket.list_batches(start_after=start_after)
+        return bucket.list_batches(start_after=start_after, last=last, budget=budget)
     return _grouped(bucket.list(start_after=start_after))
 
 

@@ -21,7 +21,7 @@ import base64
 import builtins
 import contextlib
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -169,9 +169,20 @@ class S3Bucket:
         return list_by_folder(Listing(self._ep.wire, self.where(), self._prefix), start_after)
 
     def list_batches(
-        self, *, start_after: str | None = None
+        self,
+        *,
+        start_after: str | None = None,
+        last: str | None = None,
+        budget: Callable[[], int | None] | None = None,
     ) -> AsyncIterator[builtins.list[ObjectInfo]]:
-        return batches_by_folder(Listing(self._ep.wire, self.where(), self._prefix), start_after)
+        listing = Listing(
+            self._ep.wire,
+            self.where(),
+            self._prefix,
+            last=None if last is None else self._prefix + last,
+            budget=budget,
+        )
+        return batches_by_folder(listing, start_after)
 
     async def head(self, key: str) -> tuple[ObjectInfo, ObjectAttributes]:
         full = self._full(key)

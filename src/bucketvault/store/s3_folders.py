@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
-from bucketvault.store.keys import sort_key
+from bucketvault.store.keys import order_key, sort_key
 from bucketvault.store.model import ObjectInfo
 from bucketvault.store.s3_errors import Where
 from bucketvault.store.s3_list_page import ListPage
@@ -47,13 +47,33 @@ MAX_SKIPPED_PAGES = 4
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """Where one listing runs and how wide; keys given to it are whole keys."""
+    """Where one listing runs and how wide; keys given to it are whole keys.
+
+    `last` and `budget` say how far the reader will go (`store.base.ListsInBatches`):
+    no page is fetched ahead past `last`, and no folder is queued ahead of the reader
+    beyond what `budget()` keys could fill, so a range that stops at its end or budget
+    leaves few requests behind it."""
 
     wire: S3Wire
     where: Where
     prefix: str
     width: int = LISTING_WIDTH
     page_size: int = PAGE_SIZE
+    last: str | None = None
+    budget: Callable[[], int | None] | None = None
+
+    def room_ahead(self, folders: int) -> bool:
+        """Whether one more folder may be queued behind `folders` already queued."""
+        if folders >= self.width:
+            return False
+        left = None if self.budget is None else self.budget()
+        # the budget counts both sides' keys, and the two sides of a run mostly list
+        # alike: this side is given half of it
+        return folders == 0 or left is None or 2 * folders * self.page_size < left
+
+    def beyond(self, name: str) -> bool:
+        """Whether a key or a folder named `name` holds nothing the reader needs."""
+        return self.last is not None and order_key(name) > order_key(self.last)
 
     def pages(
         self,
@@ -70,6 +90,7 @@ class Listing:
             delimiter=delimiter,
             page_size=self.page_size,
             token=token,
+            until=self.last,
         )
 
 
@@ -147,6 +168,7 @@ async def batches_by_folder(
                 prefix=listing.prefix,
                 start_after=handed,
                 page_size=listing.page_size,
+                until=listing.last,
             )
         ) as plain:
             async for batch in plain:
@@ -173,9 +195,13 @@ async def _walk(
             folders = len(ahead)
             exhausted = False
             while True:
-                while not exhausted and folders < listing.width and len(ahead) < listing.page_size:
+                while (
+                    not exhausted and listing.room_ahead(folders) and len(ahead) < listing.page_size
+                ):
                     entry = await anext(entries, None)
-                    if entry is None:
+                    if entry is None or listing.beyond(
+                        entry.key if isinstance(entry, ObjectInfo) else entry
+                    ):
                         exhausted = True
                     elif isinstance(entry, ObjectInfo):
                         ahead.append(entry)

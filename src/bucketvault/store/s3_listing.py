@@ -35,10 +35,12 @@ async def list_pages(
     page_size: int = PAGE_SIZE,
     pages: int | None = None,
     token: str | None = None,
+    until: str | None = None,
 ) -> AsyncGenerator[ListPage, None]:
     """The answers to one listing, in order (the first `pages` only, when given), from
-    its start or from a continuation `token`. `start_after` is a whole key, not
-    relative to `prefix`."""
+    its start or from a continuation `token`; with `until`, ending with the page that
+    reaches that key (the reader needs nothing after it). `start_after` and `until` are
+    whole keys, not relative to `prefix`."""
     bucket = where.bucket
     assert bucket is not None
     params = {"list-type": "2", "encoding-type": "url", "max-keys": str(page_size)}
@@ -62,7 +64,7 @@ async def list_pages(
             # The next page is asked for before this one is handed on: the server works
             # on it while the caller (a merge with the other side's listing) consumes
             # this one, instead of every page's round trip adding to the run.
-            more = page.next_token is not None and pages != 0
+            more = page.next_token is not None and pages != 0 and not _reaches(page, until)
             pending = asyncio.create_task(fetch(page.next_token)) if more else None
             yield page
             if pending is None:
@@ -73,6 +75,17 @@ async def list_pages(
         if pending is not None:  # the caller stopped early, or this page failed
             pending.cancel()
             pending.add_done_callback(_forget)
+
+
+def _reaches(page: ListPage, until: str | None) -> bool:
+    """Whether `page` lists `until` or something after it: then every later page holds
+    only keys after `until` (a folder's keys sort after its name)."""
+    if until is None:
+        return False
+    ends = [page.objects[-1].key] if page.objects else []
+    if page.prefixes:
+        ends.append(page.prefixes[-1])
+    return any(order_key(end) >= order_key(until) for end in ends)
 
 
 def _forget(task: asyncio.Task[Any]) -> None:
@@ -136,9 +149,11 @@ async def list_object_pages(
     start_after: str | None,
     page_size: int = PAGE_SIZE,
     pages: int | None = None,
+    until: str | None = None,
 ) -> AsyncGenerator[list[ObjectInfo], None]:
     """Every object under `prefix` in UTF-8 byte order, keys relative to it, a page at
-    a time (from the first `pages` pages only, when given)."""
+    a time (from the first `pages` pages only, when given; up to the page that reaches
+    the whole key `until`, when given)."""
     order = OrderCheck(where, prefix)
     cut = len(prefix)
     async for page in list_pages(
@@ -148,6 +163,7 @@ async def list_object_pages(
         start_after=None if start_after is None else prefix + start_after,
         page_size=page_size,
         pages=pages,
+        until=until,
     ):
         order.check_page(page.objects)
         if page.objects:
