@@ -170,3 +170,20 @@ async def test_a_batch_is_same_listed_only_when_every_pair_is() -> None:
         async for batch in merge_batches(pages(source), pages(target))
     ]
     assert found == [(keys[0:3], True), (keys[3:6], False), (keys[6:9], False)]
+
+
+async def test_a_reader_that_stops_closes_both_listings() -> None:
+    """Listings fetch pages ahead; a merge closed early closes them at once."""
+    closed: list[str] = []
+
+    async def side(name: str) -> AsyncIterator[list[ObjectInfo]]:
+        try:
+            for n in range(10):
+                yield [info(f"{name}{n}")]
+        finally:
+            closed.append(name)
+
+    batches = merge_batches(side("a"), side("b"))
+    assert [p.key for p in await anext(batches)] == ["a0"]
+    await batches.aclose()
+    assert sorted(closed) == ["a", "b"]

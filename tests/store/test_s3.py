@@ -4,6 +4,7 @@ tests marked WITH_SEAWEED)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -31,7 +32,7 @@ from bucketvault.store import (
     open_endpoint,
 )
 from bucketvault.store.s3_data import part_size_for
-from bucketvault.store.s3_listing import list_objects
+from bucketvault.store.s3_listing import list_object_pages
 from tests.conftest import boto_client, new_bucket_name
 from tests.store.conftest import (
     ATTRIBUTES,
@@ -162,14 +163,18 @@ async def test_listing_out_of_byte_order_is_refused(
         await list_keys(s3_bucket)
 
 
-def in_pages_of_two(endpoint: S3Endpoint, bucket: Bucket) -> AsyncIterator[ObjectInfo]:
-    return list_objects(
+async def in_pages_of_two(endpoint: S3Endpoint, bucket: Bucket) -> AsyncIterator[ObjectInfo]:
+    pages = list_object_pages(
         endpoint.wire,
         where=endpoint.where(bucket.name),
         prefix="",
         start_after=None,
         page_size=2,
     )
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            for info in page:
+                yield info
 
 
 async def test_listing_pages_and_prefix(s3_endpoint: S3Endpoint, s3_bucket: Bucket) -> None:
@@ -283,4 +288,7 @@ async def test_listing_stopped_early_leaves_no_page_in_flight(
     await listing.aclose()
     assert first.key == sorted(ORDER_KEYS, key=lambda k: k.encode())[0]
     for task in asyncio.all_tasks():
-        assert "list_objects" not in repr(task.get_coro()) or task.done() or task.cancelling()
+        assert "list_pages" not in repr(task.get_coro()) or task.done() or task.cancelling(), (
+            repr(task),
+            task.cancelling(),
+        )

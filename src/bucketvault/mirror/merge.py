@@ -66,6 +66,11 @@ class _Side:
                 return
         self.infos, self.orders, self.at, self.ended = [], [], 0, True
 
+    async def close(self) -> None:
+        aclose = getattr(self._batches, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
     def _checked(self, batch: list[ObjectInfo]) -> list[str]:
         orders = order_keys(list(map(_key_of, batch)))
         in_order = (self._last is None or orders[0] > self._last) and all(
@@ -89,6 +94,17 @@ async def merge_batches(
 ) -> AsyncGenerator[PairBatch]:
     """Yield one `Pair` per distinct key, in key order, in non-empty batches."""
     src, dst = _Side(source, "source"), _Side(target, "target")
+    try:
+        async for pairs in _merged(src, dst):
+            yield pairs
+    finally:
+        # a reader that stops early stops both listings now (and the pages they fetch
+        # ahead), not whenever they are collected
+        await src.close()
+        await dst.close()
+
+
+async def _merged(src: _Side, dst: _Side) -> AsyncGenerator[PairBatch]:
     await src.advance()
     await dst.advance()
     while not (src.ended and dst.ended):

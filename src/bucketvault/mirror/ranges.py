@@ -154,16 +154,22 @@ async def _nothing() -> AsyncIterator[list[ObjectInfo]]:
 async def _until(
     found: AsyncIterator[list[ObjectInfo]], key_range: KeyRange
 ) -> AsyncIterator[list[ObjectInfo]]:
-    async for batch in found:
-        end = next(
-            (n for n, info in enumerate(batch) if key_range.past_end(sort_key(info.key))), None
-        )
-        if end is None:
-            yield batch
-            continue
-        if end:
-            yield batch[:end]
-        return
+    try:
+        async for batch in found:
+            end = next(
+                (n for n, info in enumerate(batch) if key_range.past_end(sort_key(info.key))),
+                None,
+            )
+            if end is None:
+                yield batch
+                continue
+            if end:
+                yield batch[:end]
+            return
+    finally:  # past the end: the listing stops now, with what it fetched ahead
+        aclose = getattr(found, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _class_of(char: str, seen: set[str]) -> str:

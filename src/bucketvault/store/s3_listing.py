@@ -156,7 +156,7 @@ async def list_object_pages(
     the whole key `until`, when given)."""
     order = OrderCheck(where, prefix)
     cut = len(prefix)
-    async for page in list_pages(
+    listing = list_pages(
         wire,
         where=where,
         prefix=prefix,
@@ -164,31 +164,10 @@ async def list_object_pages(
         page_size=page_size,
         pages=pages,
         until=until,
-    ):
-        order.check_page(page.objects)
-        if page.objects:
-            yield [relative(info, cut) for info in page.objects] if cut else page.objects
-
-
-async def list_objects(
-    wire: S3Wire,
-    *,
-    where: Where,
-    prefix: str,
-    start_after: str | None,
-    page_size: int = PAGE_SIZE,
-    pages: int | None = None,
-) -> AsyncGenerator[ObjectInfo, None]:
-    """`list_object_pages`, a key at a time."""
-    listing = list_object_pages(
-        wire,
-        where=where,
-        prefix=prefix,
-        start_after=start_after,
-        page_size=page_size,
-        pages=pages,
     )
-    async with contextlib.aclosing(listing) as batches:
-        async for batch in batches:
-            for info in batch:
-                yield info
+    # closed with this generator, so the page asked for ahead is cancelled at once
+    async with contextlib.aclosing(listing):
+        async for page in listing:
+            order.check_page(page.objects)
+            if page.objects:
+                yield [relative(info, cut) for info in page.objects] if cut else page.objects
