@@ -272,10 +272,22 @@ def pool_workers(proc: Any) -> Callable[[], list[psutil.Process]]:
     return find
 
 
+def listed_or_read(server: LoopbackServer, bucket: str) -> dict[str, tuple[int, str]]:
+    """Keys, sizes and ETags as listed. `rclone serve s3` has now and then listed an
+    object with an empty ETag after a worker was killed in the middle of writing it
+    (once in about ten runs); such an object is read, and its size and MD5 stand in."""
+    found = list_keys(server, bucket)
+    for key, (_, etag) in found.items():
+        if etag == "":
+            body = boto_client(server).get_object(Bucket=bucket, Key=key)["Body"].read()
+            found[key] = (len(body), hashlib.md5(body).hexdigest())
+    return found
+
+
 def check_complete(bulk: Bulk, target: str, summary: Summary) -> None:
     total = len(bulk.inline)
     print(f"  copied {summary['copied']}, skipped {summary['skipped']} (found already copied)")
-    assert list_keys(bulk.server, target) == bulk.inline  # keys, sizes, ETags
+    assert listed_or_read(bulk.server, target) == bulk.inline  # keys, sizes, ETags
     assert metadata_view(bulk.server, target, "meta/") == bulk.inline_meta
     # nothing counted twice: every source object listed once, and either copied by a
     # range that came back or found already copied (by the lost worker) when redone
