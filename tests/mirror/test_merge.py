@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bucketvault.mirror.merge import ListingOrderError, merge, merge_batches
+from bucketvault.mirror.merge import ListingOrderError, merge_batches
 from bucketvault.store.keys import sort_key
 from bucketvault.store.model import ObjectInfo
 
@@ -19,15 +19,17 @@ def info(key: str) -> ObjectInfo:
     return ObjectInfo(key=key, size=1, etag="e", last_modified=T0)
 
 
-async def listing(keys: list[str]) -> AsyncIterator[ObjectInfo]:
+async def listing(keys: list[str]) -> AsyncGenerator[list[ObjectInfo], None]:
+    """A listing that hands on a key at a time."""
     for key in keys:
-        yield info(key)
+        yield [info(key)]
 
 
 async def pairs(src: list[str], dst: list[str]) -> list[tuple[str, bool, bool]]:
     return [
         (p.key, p.source is not None, p.target is not None)
-        async for p in merge(listing(src), listing(dst))
+        async for batch in merge_batches(listing(src), listing(dst))
+        for p in batch
     ]
 
 
@@ -93,7 +95,7 @@ async def test_merge_refuses_unordered_listings(src: list[str], dst: list[str]) 
 KEY_POOL = ["Z", "a", "a b", "a-b", "a/b", "a/c", "b", "caf\u00e9", "d/1", "\U0001f600", "~"]
 
 
-async def batched(keys: list[str], cuts: list[int]) -> AsyncIterator[list[ObjectInfo]]:
+async def batched(keys: list[str], cuts: list[int]) -> AsyncGenerator[list[ObjectInfo], None]:
     """`keys` in batches ending at the positions in `cuts` (empty batches included)."""
     start = 0
     for end in [*cuts, len(keys)]:
@@ -158,7 +160,7 @@ async def test_a_batch_is_same_listed_only_when_every_pair_is() -> None:
     def listed(keys: list[str], etag: dict[str, str], size: dict[str, int]) -> list[ObjectInfo]:
         return [ObjectInfo(k, size.get(k, 1), etag.get(k, "e"), T0) for k in keys]
 
-    async def pages(infos: list[ObjectInfo]) -> AsyncIterator[list[ObjectInfo]]:
+    async def pages(infos: list[ObjectInfo]) -> AsyncGenerator[list[ObjectInfo], None]:
         for start in range(0, len(infos), 3):
             yield infos[start : start + 3]
 
@@ -176,7 +178,7 @@ async def test_a_reader_that_stops_closes_both_listings() -> None:
     """Listings fetch pages ahead; a merge closed early closes them at once."""
     closed: list[str] = []
 
-    async def side(name: str) -> AsyncIterator[list[ObjectInfo]]:
+    async def side(name: str) -> AsyncGenerator[list[ObjectInfo], None]:
         try:
             for n in range(10):
                 yield [info(f"{name}{n}")]

@@ -11,9 +11,10 @@ mirror) one list comparison in C, instead of several asynchronous steps per key.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import operator
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import NamedTuple
 
 from bucketvault.errors import BucketvaultError
@@ -49,7 +50,7 @@ class _Side:
     """One listing's current batch, with each key's sort order (computed once, to check
     the order and to merge), and how far the merge has taken it."""
 
-    def __init__(self, batches: AsyncIterator[list[ObjectInfo]], name: str) -> None:
+    def __init__(self, batches: AsyncGenerator[list[ObjectInfo], None], name: str) -> None:
         self._batches = batches
         self._name = name
         self._last: str | None = None
@@ -65,11 +66,6 @@ class _Side:
                 self.infos, self.orders, self.at = batch, self._checked(batch), 0
                 return
         self.infos, self.orders, self.at, self.ended = [], [], 0, True
-
-    async def close(self) -> None:
-        aclose = getattr(self._batches, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
     def _checked(self, batch: list[ObjectInfo]) -> list[str]:
         orders = order_keys(list(map(_key_of, batch)))
@@ -90,18 +86,14 @@ class _Side:
 
 
 async def merge_batches(
-    source: AsyncIterator[list[ObjectInfo]], target: AsyncIterator[list[ObjectInfo]]
+    source: AsyncGenerator[list[ObjectInfo], None], target: AsyncGenerator[list[ObjectInfo], None]
 ) -> AsyncGenerator[PairBatch]:
     """Yield one `Pair` per distinct key, in key order, in non-empty batches."""
-    src, dst = _Side(source, "source"), _Side(target, "target")
-    try:
-        async for pairs in _merged(src, dst):
+    # a reader that stops early stops both listings now (and the pages they fetch ahead),
+    # not whenever they are collected
+    async with contextlib.aclosing(source), contextlib.aclosing(target):
+        async for pairs in _merged(_Side(source, "source"), _Side(target, "target")):
             yield pairs
-    finally:
-        # a reader that stops early stops both listings now (and the pages they fetch
-        # ahead), not whenever they are collected
-        await src.close()
-        await dst.close()
 
 
 async def _merged(src: _Side, dst: _Side) -> AsyncGenerator[PairBatch]:
@@ -157,17 +149,3 @@ def _merge_two(src: _Side, dst: _Side) -> PairBatch:
             t += 1
     src.at, dst.at = s, t
     return pairs
-
-
-async def merge(
-    source: AsyncIterator[ObjectInfo], target: AsyncIterator[ObjectInfo]
-) -> AsyncGenerator[Pair]:
-    """`merge_batches` of two listings that come a key at a time, a pair at a time."""
-    async for pairs in merge_batches(_one_by_one(source), _one_by_one(target)):
-        for pair in pairs:
-            yield pair
-
-
-async def _one_by_one(listing: AsyncIterator[ObjectInfo]) -> AsyncIterator[list[ObjectInfo]]:
-    async for info in listing:
-        yield [info]

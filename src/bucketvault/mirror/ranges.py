@@ -14,8 +14,9 @@ characters, a date's day). Cuts that fall where there are no keys cost one empty
 
 from __future__ import annotations
 
+import contextlib
 import string
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 from bucketvault.mirror.merge import Pair
@@ -92,7 +93,9 @@ class ScopeWalk:
         self.stopped_after: str | None = None
         self._last: str | None = None
 
-    def listing(self, bucket: Bucket, *, exists: bool = True) -> AsyncIterator[list[ObjectInfo]]:
+    def listing(
+        self, bucket: Bucket, *, exists: bool = True
+    ) -> AsyncGenerator[list[ObjectInfo], None]:
         """`bucket`'s keys within the range, in batches (none when the bucket does not
         exist)."""
         if not exists:
@@ -146,15 +149,16 @@ class ScopeWalk:
         return spent
 
 
-async def _nothing() -> AsyncIterator[list[ObjectInfo]]:
+async def _nothing() -> AsyncGenerator[list[ObjectInfo], None]:
     return
     yield
 
 
 async def _until(
-    found: AsyncIterator[list[ObjectInfo]], key_range: KeyRange
-) -> AsyncIterator[list[ObjectInfo]]:
-    try:
+    found: AsyncGenerator[list[ObjectInfo], None], key_range: KeyRange
+) -> AsyncGenerator[list[ObjectInfo], None]:
+    # closed on the way out: past the end, the listing stops now, with what it fetched ahead
+    async with contextlib.aclosing(found):
         async for batch in found:
             end = next(
                 (n for n, info in enumerate(batch) if key_range.past_end(sort_key(info.key))),
@@ -166,10 +170,6 @@ async def _until(
             if end:
                 yield batch[:end]
             return
-    finally:  # past the end: the listing stops now, with what it fetched ahead
-        aclose = getattr(found, "aclose", None)
-        if aclose is not None:
-            await aclose()
 
 
 def _class_of(char: str, seen: set[str]) -> str:

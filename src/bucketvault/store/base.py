@@ -11,7 +11,7 @@ Versions and Object Lock are optional: a store that cannot keep versions reports
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
@@ -132,7 +132,7 @@ class ListsInBatches(Protocol):
         start_after: str | None = None,
         last: str | None = None,
         budget: Callable[[], int | None] | None = None,
-    ) -> AsyncIterator[list[ObjectInfo]]:
+    ) -> AsyncGenerator[list[ObjectInfo], None]:
         """`Bucket.list`, in non-empty batches. Hints of how far the reader goes, which
         let a store fetch less ahead of it (it may still hand on more): the reader needs
         no key after `last`, and `budget()` is how many more keys it may take, both
@@ -149,7 +149,7 @@ def list_batches(
     start_after: str | None = None,
     last: str | None = None,
     budget: Callable[[], int | None] | None = None,
-) -> AsyncIterator[list[ObjectInfo]]:
+) -> AsyncGenerator[list[ObjectInfo], None]:
     """`bucket.list()` in non-empty batches: the bucket's own pages, with the hints
     (`ListsInBatches.list_batches`), where it has them."""
     if isinstance(bucket, ListsInBatches):
@@ -157,7 +157,7 @@ def list_batches(
     return _grouped(bucket.list(start_after=start_after))
 
 
-async def _grouped(listing: AsyncIterator[ObjectInfo]) -> AsyncIterator[list[ObjectInfo]]:
+async def _grouped(listing: AsyncIterator[ObjectInfo]) -> AsyncGenerator[list[ObjectInfo], None]:
     batch: list[ObjectInfo] = []
     async for info in listing:
         batch.append(info)

@@ -21,7 +21,7 @@ import base64
 import builtins
 import contextlib
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -174,7 +174,7 @@ class S3Bucket:
         start_after: str | None = None,
         last: str | None = None,
         budget: Callable[[], int | None] | None = None,
-    ) -> AsyncIterator[builtins.list[ObjectInfo]]:
+    ) -> AsyncGenerator[builtins.list[ObjectInfo], None]:
         listing = Listing(
             self._ep.wire,
             self.where(),

@@ -157,7 +157,7 @@ async def batches_by_folder(
     try:
         async with contextlib.aclosing(_walk(listing, level, first, after)) as walk:
             async for batch in walk:
-                found = [relative(info, cut) for info in batch] if cut else batch
+                found = relative(batch, cut)
                 handed = found[-1].key
                 yield found
     except _GoOnPlain:

@@ -134,11 +134,11 @@ class OrderCheck:
         self._last = order
 
 
-def relative(info: ObjectInfo, cut: int) -> ObjectInfo:
-    """`info` with its key relative to a listing prefix `cut` characters long."""
+def relative(infos: list[ObjectInfo], cut: int) -> list[ObjectInfo]:
+    """`infos` with their keys relative to a listing prefix `cut` characters long."""
     if not cut:
-        return info
-    return ObjectInfo(info.key[cut:], info.size, info.etag, info.last_modified, info.version_id)
+        return infos
+    return [info._replace(key=info.key[cut:]) for info in infos]
 
 
 async def list_object_pages(
@@ -170,4 +170,4 @@ async def list_object_pages(
         async for page in listing:
             order.check_page(page.objects)
             if page.objects:
-                yield [relative(info, cut) for info in page.objects] if cut else page.objects
+                yield relative(page.objects, cut)

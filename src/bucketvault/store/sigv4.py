@@ -76,9 +76,8 @@ class SigV4:
         second, stamp, scope, key = self._now
         if int(now) != second:
             second = int(now)
-            day = scope[:8]
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
-            if stamp[:8] != day:
+            if stamp[:8] != scope[:8]:
                 day = stamp[:8]
                 scope = f"{day}/{self._region}/{_SERVICE}/aws4_request"
                 key = self._secret
