@@ -4,6 +4,7 @@ each command line imports, checked in a fresh interpreter."""
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -69,8 +70,11 @@ def test_help_still_lists_every_command(tmp_path: Path) -> None:
 
 def test_no_ca_store_is_loaded_for_plain_http() -> None:
     before = _system_context.cache_info().currsize
-    assert tls_for("http://127.0.0.1:9000", insecure=False, ca_bundle=None) is True
+    assert tls_for("http://127.0.0.1:9000", insecure=False, ca_bundle=None) is None
+    assert tls_for("http://127.0.0.1:9000", insecure=True, ca_bundle=None) is None
     assert _system_context.cache_info().currsize == before
     context = tls_for("https://s3.example", insecure=False, ca_bundle=None)
-    assert not isinstance(context, bool) and context.cert_store_stats()["x509_ca"] > 0
-    assert tls_for("https://s3.example", insecure=True, ca_bundle=None) is False
+    assert context is not None and context.cert_store_stats()["x509_ca"] > 0
+    unverified = tls_for("https://s3.example", insecure=True, ca_bundle=None)
+    assert unverified is not None and unverified.verify_mode == ssl.CERT_NONE
+    assert not unverified.check_hostname

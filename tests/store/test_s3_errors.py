@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import aiohttp
+import errno
+import socket
+import ssl
+
 import pytest
 
 from bucketvault.errors import (
@@ -14,6 +17,7 @@ from bucketvault.errors import (
     TransientStoreError,
     classify,
 )
+from bucketvault.store.http1 import BadAnswer, ConnectionClosed, ConnectTimeout
 from bucketvault.store.s3_errors import Where, from_response, translate
 
 EP = "http://127.0.0.1:9000"
@@ -61,12 +65,14 @@ def test_access_denied_message_says_what_to_do() -> None:
 @pytest.mark.parametrize(
     "exc",
     [
-        aiohttp.ConnectionTimeoutError(),
-        aiohttp.SocketTimeoutError(),
-        aiohttp.ClientOSError(),
-        aiohttp.ClientPayloadError("truncated"),
-        aiohttp.ServerDisconnectedError(),
+        ConnectTimeout("no connection"),
+        ConnectionClosed("the server closed the connection"),
+        BadAnswer("not HTTP/1.1"),
         ConnectionResetError(),
+        ConnectionRefusedError(),
+        BrokenPipeError(),
+        OSError(errno.EHOSTUNREACH, "no route to host"),
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
         TimeoutError(),
     ],
     ids=lambda e: type(e).__name__,
@@ -75,6 +81,28 @@ def test_transport_errors_are_transient(exc: Exception) -> None:
     error = translate(exc, ON_KEY)
     assert isinstance(error, TransientStoreError)
     assert classify(error) is ErrorClass.TRANSIENT
+
+
+@pytest.mark.parametrize(
+    ("exc", "said"),
+    [
+        (ConnectionRefusedError(), "cannot reach http://127.0.0.1:9000: connection refused"),
+        (ConnectTimeout("slow"), "cannot reach http://127.0.0.1:9000: connection timed out"),
+        (ConnectionClosed("closed"), "failed: connection reset or closed"),
+        (TimeoutError(), "failed: timed out waiting for the server"),
+    ],
+    ids=lambda e: type(e).__name__ if isinstance(e, BaseException) else "",
+)
+def test_transport_errors_say_what_happened(exc: Exception, said: str) -> None:
+    assert said in str(translate(exc, ON_KEY))
+
+
+def test_tls_failures_are_permanent_and_name_the_fix() -> None:
+    untrusted = translate(ssl.SSLCertVerificationError("CERTIFICATE_VERIFY_FAILED"), ON_KEY)
+    assert isinstance(untrusted, PermanentStoreError) and "--ca-bundle" in str(untrusted)
+    assert untrusted.code == "CertificateNotTrusted"
+    other = translate(ssl.SSLError("WRONG_VERSION_NUMBER"), ON_KEY)
+    assert isinstance(other, PermanentStoreError) and other.code == "TLSFailed"
 
 
 def test_unknown_exceptions_are_not_swallowed() -> None:

@@ -1,7 +1,7 @@
 """store: object-store access behind one small interface (`base.Endpoint`, `base.Bucket`).
 
 This package owns everything that talks to a store: the one S3 request path
-(`s3_wire`: every request signed (`sigv4`) and sent by aiohttp, its errors
+(`s3_wire`: every request signed (`sigv4`) and sent over `http1`, its errors
 translated and its retries made in one place), the local-directory store
 (`file://`), the translation of client-library errors into `bucketvault.errors`
 (`s3_errors.py`, `local.py`), and the one retry loop with backoff (`retry.py`). Keys are
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from bucketvault.store.s3 import S3Endpoint
     from bucketvault.store.s3_bucket import S3Bucket
 
-# The S3 client (aiohttp) takes about a sixth of a second to import, the local store a
+# The S3 client takes a few tens of milliseconds to import, the local store a
 # few milliseconds: each loads on first use, so commands and modules that only need the
 # records (or only one kind of store) stay quick.
 _LAZY = {

@@ -184,5 +184,5 @@ def _signer(cfg: EndpointConfig) -> SigV4 | None:
     return SigV4(cfg.access_key_id, secret.reveal() if secret else "", cfg.region)
 
 
-def _tls(cfg: EndpointConfig) -> ssl.SSLContext | bool:
+def _tls(cfg: EndpointConfig) -> ssl.SSLContext | None:
     return tls_for(cfg.url, insecure=cfg.insecure, ca_bundle=cfg.ca_bundle)

@@ -335,7 +335,7 @@ class S3Bucket:
                 "PUT", where, bucket=self._name, key=full, headers=headers, body=body
             )
         except BucketvaultError as exc:
-            # aiohttp reports a body that failed as a broken connection: the body's own
+            # a body that failed can surface as a broken connection: the body's own
             # error (a corrupt or short source) is the one that says what happened
             if body.error is not None:
                 raise body.error from None

@@ -1,4 +1,4 @@
-"""The one boundary where S3 error answers and aiohttp exceptions become bucketvault errors.
+"""The one boundary where S3 error answers and transport failures become bucketvault errors.
 
 Every S3 request the store makes runs inside `translating(where)`. An S3 error code or
 HTTP status is classified once, here:
@@ -38,7 +38,7 @@ from bucketvault.errors import (
     TransientStoreError,
     UnsupportedError,
 )
-from bucketvault.store.tls import aiohttp
+from bucketvault.store.http1 import ConnectTimeout
 
 TRANSIENT_CODES = frozenset(
     {
@@ -172,25 +172,25 @@ def _answer(code: str, status: int | None) -> str:
 
 
 def _from_transport(exc: BaseException, where: Where) -> StoreError | None:
-    if isinstance(exc, (ssl.SSLError, aiohttp.ClientSSLError)):
+    if isinstance(exc, ssl.SSLError):
         return _tls_failed(where, untrusted=_certificate_refused(exc))
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, ConnectTimeout):
         return _unreachable(where, "connection timed out")
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return _cut_off(where, "timed out waiting for the server")
-    if isinstance(
-        exc,
-        (
-            aiohttp.ClientPayloadError,
-            aiohttp.ServerDisconnectedError,
-            aiohttp.ClientConnectionError,
-            ConnectionError,
-        ),
-    ):
-        if isinstance(exc, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
+    if isinstance(exc, OSError):  # ConnectionError included: refused, reset, closed
+        if isinstance(exc, ConnectionRefusedError) or exc.errno in _UNREACHABLE_ERRNOS:
             return _unreachable(where, _refused_or_failed(exc))
-        return _cut_off(where, "connection reset or closed")
+        if isinstance(exc, ConnectionError) or exc.errno in _CUT_OFF_ERRNOS:
+            return _cut_off(where, "connection reset or closed")
+        return _unreachable(where, _refused_or_failed(exc))  # socket.gaierror and the like
     return None
+
+
+_UNREACHABLE_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
+)
+_CUT_OFF_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ETIMEDOUT})
 
 
 def _certificate_refused(exc: BaseException) -> bool:
@@ -199,9 +199,9 @@ def _certificate_refused(exc: BaseException) -> bool:
     for _ in range(10):
         if seen is None:
             return False
-        if isinstance(
-            seen, (ssl.SSLCertVerificationError, aiohttp.ClientConnectorCertificateError)
-        ) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
+            seen
+        ):
             return True
         inner = getattr(seen, "kwargs", {}).get("error") if hasattr(seen, "kwargs") else None
         seen = inner if isinstance(inner, BaseException) else (seen.__cause__ or seen.__context__)

@@ -1,17 +1,16 @@
 """The one S3 request path: every request bucketvault sends to an S3 endpoint goes here.
 
-One place signs (AWS SigV4, `sigv4`), sends (one pooled aiohttp session per
-endpoint), turns error answers and transport failures into bucketvault errors
+One place signs (AWS SigV4, `sigv4`), sends (one pool of keep-alive connections per
+endpoint, `http1`), turns error answers and transport failures into bucketvault errors
 (`s3_errors`), and retries what can be replayed (`retry.py`, one budget per request:
-nothing above a request retries it again). Three transports were measured for this
-(bench/transport_probe.py): this path costs the same client CPU per small object as
-obstore's Rust client and a quarter of aiobotocore's, and keeps keys and headers exact.
+nothing above a request retries it again). The transports measured for this are in
+bench/transport_probe.py: aiohttp cost as much client CPU per small object as obstore's
+Rust client and a quarter of aiobotocore's; `http1` costs about half of aiohttp's.
 
 Bodies are never hashed for the signature (`UNSIGNED-PAYLOAD`): every body that carries
 data sends its Content-MD5, which the server checks. Paths are sent exactly as encoded
-here (`yarl.URL(..., encoded=True)`), so `a//b`, `./x` and a trailing `/` reach the
-server unchanged, and the query string is already in SigV4's canonical form, so what is
-signed is what is sent.
+here, so `a//b`, `./x` and a trailing `/` reach the server unchanged, and the query
+string is already in SigV4's canonical form, so what is signed is what is sent.
 """
 
 from __future__ import annotations
@@ -20,28 +19,20 @@ import base64
 import contextlib
 import hashlib
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
-import yarl
-
 from bucketvault.errors import PermanentStoreError
+from bucketvault.store.http1 import Answer, Body, Http1Pool
 from bucketvault.store.retry import RetryPolicy, retrying
 from bucketvault.store.s3_errors import Where, from_response, translating
 from bucketvault.store.sigv4 import SigV4
-from bucketvault.store.tls import aiohttp
 
 S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _XMLNS = "{" + S3_XMLNS + "}"
-# An object's bytes are read 256 KiB at a time: 4 MiB reads made aiohttp join ~64 socket
-# chunks into each and the PUT's transport buffer the unsent rest, ~1.4 s of client CPU
-# for 8 x 64 MiB against ~1.0 s at 256 KiB (64 KiB: ~1.9 s, a step per small chunk).
-READ_CHUNK = 256 * 1024
-
-Body = AsyncIterable[bytes | memoryview] | bytes | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +48,20 @@ class WireStream:
 
     status: int
     headers: Mapping[str, str]
-    response: aiohttp.ClientResponse
+    answer: Answer
     where: Where
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        content = self.response.content
         while True:
             with translating(self.where):
-                chunk = await content.read(READ_CHUNK)
+                chunk = await self.answer.piece()
             if not chunk:
                 return
             yield chunk
 
     async def read(self) -> bytes:
         with translating(self.where):
-            return await self.response.read()
+            return await self.answer.read()
 
 
 def quote_path(bucket: str, key: str | None) -> str:
@@ -94,47 +84,44 @@ def content_md5(body: bytes) -> str:
 
 
 class S3Wire:
-    """Signed requests to one endpoint over one pooled aiohttp session."""
+    """Signed requests to one endpoint over one pool of keep-alive connections."""
 
     def __init__(
         self,
         base_url: str,
         *,
         signer: SigV4 | None,
-        tls: ssl.SSLContext | bool,
+        tls: ssl.SSLContext | None,
         connections: int,
         connect_timeout: float,
         read_timeout: float,
         policy: RetryPolicy,
     ) -> None:
-        self._base = base_url
-        self._host = urlsplit(base_url).netloc
+        parts = urlsplit(base_url)
+        self._host = parts.netloc
+        self._prefix = parts.path.rstrip("/")  # an endpoint served under a path
         self._signer = signer  # None: unsigned requests (anonymous access)
-        self._ssl = tls
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=read_timeout
-        )
-        self._connections = connections
-        self._session: aiohttp.ClientSession | None = None
+        self._pool_args = {
+            "host": parts.hostname or "",
+            "port": parts.port or (443 if parts.scheme == "https" else 80),
+            "tls": tls,
+            "limit": connections,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+        }
+        self._pool: Http1Pool | None = None
         self._closed = False
         self.policy = policy
 
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def _open_pool(self) -> Http1Pool:
+        # made on first use, inside the event loop that will use it
+        if self._pool is None:
             if self._closed:
                 raise RuntimeError("S3 endpoint used after close()")
-            connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=self._timeout,
-                auto_decompress=False,
-                skip_auto_headers=("Content-Type",),
-                # S3 sets no cookies; a jar would be searched and filled on every request
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
+            self._pool = Http1Pool(**self._pool_args)  # type: ignore[arg-type]
+        return self._pool
 
-    def _request(
+    async def _request(
         self,
         method: str,
         *,
@@ -143,16 +130,14 @@ class S3Wire:
         query: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         body: Body,
-    ) -> Any:
-        target = "/" if bucket is None else quote_path(bucket, key)
+    ) -> Answer:
+        target = self._prefix + ("/" if bucket is None else quote_path(bucket, key))
         if query:
             target += "?" + canonical_query(query)
         sent = {"Host": self._host, **(headers or {})}
         if self._signer is not None:
             sent = self._signer.sign(method, target, sent)
-        return self._open_session().request(
-            method, yarl.URL(self._base + target, encoded=True), headers=sent, data=body
-        )
+        return await self._open_pool().request(method, target, sent, body)
 
     async def send(
         self,
@@ -175,16 +160,18 @@ class S3Wire:
 
         async def once() -> WireResponse:
             with translating(where):
-                request = self._request(
+                answer = await self._request(
                     method, bucket=bucket, key=key, query=query, headers=headers, body=body
                 )
-                async with request as response:
-                    payload = await response.read()
-                    if response.status >= 300:
-                        raise from_response(
-                            error_code(payload) or str(response.status), response.status, where
-                        )
-                    return WireResponse(response.status, response.headers, payload)
+                try:
+                    payload = await answer.read()
+                finally:
+                    answer.release()
+                if answer.status >= 300:
+                    raise from_response(
+                        error_code(payload) or str(answer.status), answer.status, where
+                    )
+                return WireResponse(answer.status, answer.headers, payload)
 
         if body is not None and not isinstance(body, bytes):
             return await once()
@@ -203,27 +190,26 @@ class S3Wire:
         """A GET whose body is read as it arrives; retried until the answer's headers
         are in (a body cut later is its reader's to retry)."""
 
-        async def once() -> aiohttp.ClientResponse:
+        async def once() -> Answer:
             with translating(where):
-                request = self._request(
+                answer = await self._request(
                     "GET", bucket=bucket, key=key, query=query, headers=headers, body=None
                 )
-                response: aiohttp.ClientResponse = await request.__aenter__()
-                if response.status >= 300:
+                if answer.status >= 300:
                     try:
-                        payload = await response.read()
+                        payload = await answer.read()
                     finally:
-                        response.release()
+                        answer.release()
                     raise from_response(
-                        error_code(payload) or str(response.status), response.status, where
+                        error_code(payload) or str(answer.status), answer.status, where
                     )
-                return response
+                return answer
 
-        response = await retrying(once, self.policy)
+        answer = await retrying(once, self.policy)
         try:
-            yield WireStream(response.status, response.headers, response, where)
+            yield WireStream(answer.status, answer.headers, answer, where)
         finally:
-            response.release()
+            answer.release()
 
     async def status(
         self,
@@ -240,20 +226,19 @@ class S3Wire:
 
         async def once() -> WireResponse:
             with translating(where):
-                request = self._request(
+                answer = await self._request(
                     method, bucket=bucket, key=key, query=query, headers=None, body=None
                 )
-                async with request as response:
-                    response.close()
-                    return WireResponse(response.status, response.headers, b"")
+                answer.close()
+                return WireResponse(answer.status, answer.headers, b"")
 
         return await retrying(once, policy or self.policy)
 
     async def close(self) -> None:
         self._closed = True
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            pool.close()
 
 
 def error_code(payload: bytes) -> str:
