@@ -8,20 +8,24 @@ process's CPU time per small object and per MiB of the large one, and wall time.
 server's CPU is not counted (it is the same for all).
 
 Transports:
-- wire: bucketvault's one request path (`store/s3_wire.py`): aiohttp, signed by
-  `store/sigv4.py` (awscrt's C signer when the figures below were taken);
-- wire+botocore: the same aiohttp requests signed by botocore's SigV4 signer (what the
-  store used before);
+- wire: bucketvault's one request path (`store/s3_wire.py`): `store/http1.py`
+  (keep-alive connections on asyncio, answers parsed by httptools), signed by
+  `store/sigv4.py`, with its retry and error translation around each request;
+- aiohttp: the same requests, signed by `store/sigv4.py`, sent by aiohttp (the store's
+  transport until session 9);
+- wire+botocore: aiohttp requests signed by botocore's SigV4 signer (what the store used
+  before that);
 - crt: awscrt's S3 client (C signing, HTTP and multipart; threads of its own);
 - obstore: the Rust `object_store` client;
 - aiobotocore: botocore's full client on aiohttp.
 The last three (and botocore) are not bucketvault dependencies: each is measured when it
 is installed (`pip install obstore aiobotocore`), and skipped otherwise.
 
-Measured here (2,000 x 4 KiB, medians of 3, loaded 2-core machine), client CPU per
-object copied: aiohttp + botocore signer 563 us, aiohttp + awscrt signer 479 us, obstore
-524 us, awscrt S3 client 750 us, aiobotocore 2,088 us; per MiB of a 64 MiB object all
-within 2.7-6.2 ms.
+Measured here earlier (2,000 x 4 KiB, medians of 3, loaded 2-core machine, asyncio's
+own loop), client CPU per object copied: aiohttp + botocore signer 563 us, aiohttp +
+awscrt signer 479 us, obstore 524 us, awscrt S3 client 750 us, aiobotocore 2,088 us;
+per MiB of a 64 MiB object all within 2.7-6.2 ms. The probe now runs on the event loop
+the commands use (uvloop); see bench/README.md for the run that chose `http1`.
 
     .venv/bin/python bench/transport_probe.py --objects 2000 --large-mib 64 --rounds 3
 """
@@ -37,6 +41,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bucketvault import event_loop
 from bucketvault.loopback import LoopbackServer, loopback_server
 from bucketvault.store import S3Endpoint
 from bucketvault.store.s3_errors import Where
@@ -83,6 +88,40 @@ def wire_copy(ep: S3Endpoint, bucket: str) -> Copy:
         await wire.send("PUT", where, bucket=bucket, key=dst, body=got.body)
 
     return copy
+
+
+def aiohttp_copy(ep: S3Endpoint, server: LoopbackServer, bucket: str) -> tuple[Copy, Callable[[], Any]]:
+    """aiohttp requests signed by bucketvault's signer: the store's transport before
+    `store/http1.py`."""
+    import aiohttp
+    import yarl
+
+    from bucketvault.store.s3_wire import quote_path
+    from bucketvault.store.sigv4 import SigV4
+
+    signer = SigV4(server.access_key, server.secret_key, "us-east-1")
+    host = server.url.split("//", 1)[1]
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=64),
+        auto_decompress=False,
+        skip_auto_headers=("Content-Type",),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+    async def copy(src: str, dst: str) -> None:
+        path = quote_path(bucket, src)
+        headers = signer.sign("GET", path, {"Host": host})
+        async with session.get(yarl.URL(server.url + path, encoded=True), headers=headers) as got:
+            body = await got.read()
+        path = quote_path(bucket, dst)
+        headers = signer.sign("PUT", path, {"Host": host})
+        async with session.put(
+            yarl.URL(server.url + path, encoded=True), headers=headers, data=body
+        ) as put:
+            answer = await put.read()
+            assert put.status == 200, (put.status, answer[:300])
+
+    return copy, session.close
 
 
 def wire_botocore_copy(server: LoopbackServer, bucket: str) -> tuple[Copy, Callable[[], Any]]:
@@ -261,7 +300,15 @@ async def main(count: int, large_mib: int, rounds: int, only: list[str]) -> None
         await fill(ep, bucket, count, large_mib * 1024 * 1024)
         closers: list[Callable[[], Any]] = []
         transports: dict[str, Copy] = {"wire": wire_copy(ep, bucket)}
-        transports["crt"] = crt_copy(server, bucket)
+        try:
+            transports["aiohttp"], close = aiohttp_copy(ep, server, bucket)
+            closers.append(close)
+        except ImportError:
+            print("aiohttp is not installed: skipped")
+        try:
+            transports["crt"] = crt_copy(server, bucket)
+        except ImportError:
+            print("awscrt is not installed: skipped")
         try:
             transports["wire+botocore"], close = wire_botocore_copy(server, bucket)
             closers.append(close)
@@ -315,4 +362,4 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=[])
     args = parser.parse_args()
-    asyncio.run(main(args.objects, args.large_mib, args.rounds, args.only))
+    event_loop.run(main(args.objects, args.large_mib, args.rounds, args.only))

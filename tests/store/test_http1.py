@@ -287,3 +287,21 @@ async def test_a_refused_connection_raises_connection_refused() -> None:
     with pytest.raises(ConnectionRefusedError):
         await pool.request("GET", "/", HOST, None)
     pool.close()
+
+
+async def test_a_body_that_stops_arriving_times_out() -> None:
+    async def stalls(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes
+    ) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+        await writer.drain()
+        await asyncio.sleep(5)
+        return False
+
+    async with scripted(stalls, read_timeout=0.2) as (_, pool):
+        got = await pool.request("GET", "/", HOST, None)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await got.read()
+        assert asyncio.get_running_loop().time() - started < 2
+        got.release()
