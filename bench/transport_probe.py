@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import os
 import resource
 import statistics
@@ -90,7 +91,7 @@ def wire_copy(ep: S3Endpoint, bucket: str) -> Copy:
     return copy
 
 
-def aiohttp_copy(ep: S3Endpoint, server: LoopbackServer, bucket: str) -> tuple[Copy, Callable[[], Any]]:
+def aiohttp_copy(server: LoopbackServer, bucket: str) -> tuple[Copy, Callable[[], Any]]:
     """aiohttp requests signed by bucketvault's signer: the store's transport before
     `store/http1.py`."""
     import aiohttp
@@ -300,29 +301,28 @@ async def main(count: int, large_mib: int, rounds: int, only: list[str]) -> None
         await fill(ep, bucket, count, large_mib * 1024 * 1024)
         closers: list[Callable[[], Any]] = []
         transports: dict[str, Copy] = {"wire": wire_copy(ep, bucket)}
-        try:
-            transports["aiohttp"], close = aiohttp_copy(ep, server, bucket)
-            closers.append(close)
-        except ImportError:
-            print("aiohttp is not installed: skipped")
-        try:
-            transports["crt"] = crt_copy(server, bucket)
-        except ImportError:
-            print("awscrt is not installed: skipped")
-        try:
-            transports["wire+botocore"], close = wire_botocore_copy(server, bucket)
-            closers.append(close)
-        except ImportError:
-            print("botocore is not installed: wire+botocore is skipped")
-        try:
-            transports["obstore"] = obstore_copy(server, bucket)
-        except ImportError:
-            print("obstore is not installed: skipped")
-        try:
-            transports["aiobotocore"], close = await aiobotocore_copy(server, bucket)
-            closers.append(close)
-        except ImportError:
-            print("aiobotocore is not installed: skipped")
+        makers: dict[str, Callable[[], Any]] = {
+            "aiohttp": lambda: aiohttp_copy(server, bucket),
+            "crt": lambda: crt_copy(server, bucket),
+            "wire+botocore": lambda: wire_botocore_copy(server, bucket),
+            "obstore": lambda: obstore_copy(server, bucket),
+            "aiobotocore": lambda: aiobotocore_copy(server, bucket),
+        }
+        for name, make in makers.items():
+            if only and name not in only:
+                continue
+            try:
+                made = make()
+                if inspect.isawaitable(made):
+                    made = await made
+            except ImportError:
+                print(f"{name}: its library is not installed, skipped")
+                continue
+            if isinstance(made, tuple):
+                transports[name], close = made
+                closers.append(close)
+            else:
+                transports[name] = made
         if only:
             transports = {k: v for k, v in transports.items() if k in only}
         small: dict[str, list[tuple[float, float]]] = {name: [] for name in transports}
