@@ -305,3 +305,69 @@ async def test_a_body_that_stops_arriving_times_out() -> None:
             await got.read()
         assert asyncio.get_running_loop().time() - started < 2
         got.release()
+
+
+async def test_a_server_that_refuses_a_body_early_is_heard_and_its_connection_dropped() -> None:
+    refused = answer(b"<Error><Code>AccessDenied</Code></Error>", status="403 Forbidden")
+
+    async def early(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes
+    ) -> bool:
+        writer.write(refused)  # and reads no more of the body
+        await writer.drain()
+        await asyncio.sleep(3)
+        return False
+
+    size = 64 * 1024 * 1024
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(size // (1024 * 1024)):
+            yield b"x" * (1024 * 1024)
+
+    async def head_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(refused)  # and reads no more of the body
+        await writer.drain()
+        await asyncio.sleep(1)
+        writer.close()
+
+    listening = await asyncio.start_server(head_only, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    pool = Http1Pool("127.0.0.1", port, tls=None, limit=2, connect_timeout=2, read_timeout=2)
+    try:
+        started = asyncio.get_running_loop().time()
+        got = await pool.request("PUT", "/b/k", {**HOST, "Content-Length": str(size)}, body())
+        assert got.status == 403 and b"AccessDenied" in await got.read()
+        got.release()
+        assert asyncio.get_running_loop().time() - started < 2
+        assert pool._idle == []  # half a body went out: the connection is not reused
+    finally:
+        pool.close()
+        listening.close()
+        await listening.wait_closed()
+
+
+async def test_a_server_that_stops_reading_a_body_times_out() -> None:
+    async def stuck(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(1)  # reads nothing more, answers nothing
+        writer.close()
+
+    listening = await asyncio.start_server(stuck, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    pool = Http1Pool("127.0.0.1", port, tls=None, limit=1, connect_timeout=2, read_timeout=0.3)
+    size = 256 * 1024 * 1024
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(size // (1024 * 1024)):
+            yield b"x" * (1024 * 1024)
+
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await pool.request("PUT", "/b/k", {**HOST, "Content-Length": str(size)}, body())
+        assert asyncio.get_running_loop().time() - started < 3
+    finally:
+        pool.close()
+        listening.close()
+        await listening.wait_closed()

@@ -81,18 +81,23 @@ class _Connection(asyncio.Protocol):
             error = ConnectionClosed("the server closed the connection")
             error.__cause__ = exc
             self._fail(error)
-        drained, self._drained = self._drained, None
-        if drained is not None and not drained.done():
-            drained.set_exception(self._error or ConnectionClosed("connection closed"))
+        self._wake_sender(self._error or ConnectionClosed("connection closed"))
 
     def pause_writing(self) -> None:
         if self._drained is None:
             self._drained = asyncio.get_running_loop().create_future()
 
     def resume_writing(self) -> None:
+        self._wake_sender()
+
+    def _wake_sender(self, error: BaseException | None = None) -> None:
         drained, self._drained = self._drained, None
         if drained is not None and not drained.done():
-            drained.set_result(None)
+            if error is None:
+                drained.set_result(None)
+            else:
+                drained.set_exception(error)
+                drained.exception()  # retrieved: the sender may have stopped waiting
 
     def data_received(self, data: bytes) -> None:
         if self._parser is None or self.complete:
@@ -117,6 +122,7 @@ class _Connection(asyncio.Protocol):
         headers = CIMultiDictProxy(CIMultiDict(self._header_pairs))
         if head is not None and not head.done():
             head.set_result((self._parser.get_status_code(), headers))
+        self._wake_sender()  # a sender waiting to write more stops: the answer is in
         if self._head_only:  # an answer to HEAD has no body, whatever its Content-Length
             self._finish()
 
@@ -162,11 +168,19 @@ class _Connection(asyncio.Protocol):
         finally:
             timer.cancel()
 
-    async def drain(self) -> None:
+    async def drain(self, seconds: float) -> None:
+        """Wait while the kernel's send buffer is full: until the server reads on, has
+        answered (it may refuse a body before taking it all), or `seconds` pass."""
         if self._error is not None:
             raise self._error
-        if self._drained is not None:
-            await self._drained
+        drained = self._drained
+        if drained is None or self.answer_started():
+            return
+        timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
+        try:
+            await drained
+        finally:
+            timer.cancel()
 
     async def piece(self, seconds: float) -> bytes:
         """The next part of the body that arrived; b"" at its end."""
@@ -214,6 +228,7 @@ class _Connection(asyncio.Protocol):
         if head is not None and not head.done():
             head.set_exception(error)
             head.exception()  # retrieved: nobody may be waiting for it any more
+        self._wake_sender(error)
         self._wake()
 
     def _wake(self) -> None:
@@ -322,7 +337,7 @@ class Http1Pool:
                         conn.body_cut = True  # the server answered before taking it all
                         break
                     transport.write(chunk)
-                    await conn.drain()
+                    await conn.drain(self.read_timeout)
             status, answer_headers = await conn.head(self.read_timeout)
             return Answer(self, conn, status, answer_headers)
         except BaseException:
