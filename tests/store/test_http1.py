@@ -371,3 +371,29 @@ async def test_a_server_that_stops_reading_a_body_times_out() -> None:
         pool.close()
         listening.close()
         await listening.wait_closed()
+
+
+async def test_a_connection_paused_for_an_unread_answer_reads_the_next_one() -> None:
+    size = http1.HIGH_WATER + 1000  # the last piece to arrive crosses the high-water mark
+
+    async def big_then_small(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes
+    ) -> bool:
+        if b"/big" in head:
+            writer.write(answer(b"z" * size))
+        else:
+            writer.write(answer(b"small"))
+        return True
+
+    async with scripted(big_then_small) as (_, pool):
+        got = await pool.request("GET", "/big", HOST, None)
+        conn = got._conn
+        assert conn is not None
+        for _ in range(200):  # bounded: up to 2 s for the answer to arrive
+            if conn.complete:
+                break
+            await asyncio.sleep(0.01)
+        assert conn.complete and conn._reading_paused  # complete, and paused for its reader
+        got.release()  # unread: the connection goes back paused
+        status, body = await asyncio.wait_for(get(pool, "/small"), 2)
+        assert (status, body) == (200, b"small")

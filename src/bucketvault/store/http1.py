@@ -148,6 +148,9 @@ class _Connection(asyncio.Protocol):
         # what the last reader left unread of a complete answer is not this answer's
         self._pieces.clear()
         self._buffered = 0
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False  # it paused for what was left unread
+            self.transport.resume_reading()
         self.complete = False
         self.keep_alive = False
         self.body_cut = False
