@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -101,14 +102,15 @@ class S3Wire:
         self._host = parts.netloc
         self._prefix = parts.path.rstrip("/")  # an endpoint served under a path
         self._signer = signer  # None: unsigned requests (anonymous access)
-        self._pool_args = {
-            "host": parts.hostname or "",
-            "port": parts.port or (443 if parts.scheme == "https" else 80),
-            "tls": tls,
-            "limit": connections,
-            "connect_timeout": connect_timeout,
-            "read_timeout": read_timeout,
-        }
+        self._new_pool = functools.partial(
+            Http1Pool,
+            parts.hostname or "",
+            parts.port or (443 if parts.scheme == "https" else 80),
+            tls=tls,
+            limit=connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
         self._pool: Http1Pool | None = None
         self._closed = False
         self.policy = policy
@@ -118,7 +120,7 @@ class S3Wire:
         if self._pool is None:
             if self._closed:
                 raise RuntimeError("S3 endpoint used after close()")
-            self._pool = Http1Pool(**self._pool_args)  # type: ignore[arg-type]
+            self._pool = self._new_pool()
         return self._pool
 
     async def _request(
