@@ -3,9 +3,10 @@ time on each, answers parsed by httptools (llhttp, in C).
 
 S3 needs a small part of HTTP: a request line, headers, a body of known length (bytes,
 or a stream the caller sized), and an answer read whole or as it arrives. aiohttp's
-general-purpose request and response objects cost about 280 us of the 430 us of client
-CPU that a 4 KiB object's GET and PUT took; this path does the same two requests in
-about 150 us (bench/transport_probe.py). TLS, and the kernel's TCP, are asyncio's.
+general-purpose request and response objects were most of the client's CPU per request:
+through `s3_wire`, a 4 KiB object's GET and PUT cost 333 us of client CPU on this path
+against 575 us on aiohttp (bench/transport_probe.py, bench/README.md). TLS, and the
+kernel's TCP, are asyncio's.
 
 A connection goes back to its pool only when its answer was read to the end and the
 server keeps it open; anything else (an error, an answer dropped unread, a server's
@@ -20,10 +21,12 @@ import collections
 import ssl
 import time
 from collections.abc import AsyncIterable, Mapping
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
+
+T = TypeVar("T")
 
 IDLE_SECONDS = 10.0
 # reading pauses while this much of an answer's body waits for its reader, and resumes
@@ -163,13 +166,7 @@ class _Connection(asyncio.Protocol):
         assert head is not None
         if head.done():
             return head.result()
-        # a timer handle, not asyncio.timeout(): every request waits here, and a timer
-        # costs a few microseconds less; a request that timed out leaves its connection
-        timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
-        try:
-            return await head
-        finally:
-            timer.cancel()
+        return await self._within(head, seconds)
 
     async def drain(self, seconds: float) -> None:
         """Wait while the kernel's send buffer is full: until the server reads on, has
@@ -177,13 +174,8 @@ class _Connection(asyncio.Protocol):
         if self._error is not None:
             raise self._error
         drained = self._drained
-        if drained is None or self.answer_started():
-            return
-        timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
-        try:
-            await drained
-        finally:
-            timer.cancel()
+        if drained is not None and not self.answer_started():
+            await self._within(drained, seconds)
 
     async def piece(self, seconds: float) -> bytes:
         """The next part of the body that arrived; b"" at its end."""
@@ -192,20 +184,27 @@ class _Connection(asyncio.Protocol):
                 raise self._error
             if self.complete:
                 return b""
-            loop = asyncio.get_running_loop()
-            self._wakeup = loop.create_future()
-            timer = loop.call_later(seconds, self._timed_out)
+            self._wakeup = asyncio.get_running_loop().create_future()
             try:
-                await self._wakeup
+                await self._within(self._wakeup, seconds)
             finally:
                 self._wakeup = None
-                timer.cancel()
         piece = self._pieces.popleft()
         self._buffered -= len(piece)
         if self._reading_paused and self._buffered < LOW_WATER and self.transport:
             self._reading_paused = False
             self.transport.resume_reading()
         return piece
+
+    async def _within(self, waiter: asyncio.Future[T], seconds: float) -> T:
+        """`waiter`'s result; if it takes over `seconds`, the connection fails with
+        TimeoutError and closes. A timer handle, not asyncio.timeout(): every request
+        waits here at least once, and a handle costs a few microseconds less."""
+        timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
 
     def answer_started(self) -> bool:
         return self._head is not None and self._head.done()

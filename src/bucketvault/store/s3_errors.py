@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
@@ -207,17 +208,20 @@ _CUT_OFF_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, 
 
 def _certificate_refused(exc: BaseException) -> bool:
     """Whether a TLS failure is the server's certificate not being trusted."""
+    return any(
+        isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen)
+        for seen in _chain(exc)
+    )
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the exceptions it was raised from or during (at most 10)."""
     seen: BaseException | None = exc
     for _ in range(10):
         if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
-            seen
-        ):
-            return True
-        inner = getattr(seen, "kwargs", {}).get("error") if hasattr(seen, "kwargs") else None
-        seen = inner if isinstance(inner, BaseException) else (seen.__cause__ or seen.__context__)
-    return False
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
 
 
 def _tls_failed(where: Where, *, untrusted: bool) -> PermanentStoreError:
@@ -237,16 +241,11 @@ def _tls_failed(where: Where, *, untrusted: bool) -> PermanentStoreError:
 
 
 def _refused_or_failed(exc: BaseException) -> str:
-    seen: BaseException | None = exc
-    depth = 0
-    while seen is not None and depth < 10:
+    for seen in _chain(exc):
         if isinstance(seen, ConnectionRefusedError) or (
             isinstance(seen, OSError) and seen.errno == errno.ECONNREFUSED
         ):
             return "connection refused"
-        inner = getattr(seen, "kwargs", {}).get("error") if hasattr(seen, "kwargs") else None
-        seen = inner if isinstance(inner, BaseException) else (seen.__cause__ or seen.__context__)
-        depth += 1
     return "connection failed"
 
 
