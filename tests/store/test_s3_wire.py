@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from bucketvault.store.s3_wire import canonical_query, error_code, quote_path
 
@@ -26,6 +30,19 @@ def test_object_paths_keep_every_character(key: str, path: str) -> None:
 
 def test_bucket_path_has_no_key_part() -> None:
     assert quote_path("bkt", None) == "/bkt"
+
+
+@given(
+    bucket=st.text(alphabet="az09.-_~/%é", max_size=8),
+    key=st.none() | st.text(max_size=16) | st.text(alphabet="aZ09._~-/ %+é", max_size=16),
+)
+@example(bucket="bkt", key="dir/obj-1.bin")  # the fast path: nothing to encode
+@example(bucket="b/k", key="plain")  # a slash in a bucket name is encoded, not kept
+def test_paths_are_percent_encoded_as_quote_does(bucket: str, key: str | None) -> None:
+    expected = "/" + quote(bucket, safe="")
+    if key is not None:
+        expected += "/" + quote(key, safe="/~")
+    assert quote_path(bucket, key) == expected
 
 
 def test_query_is_canonical_sorted_and_encoded() -> None:

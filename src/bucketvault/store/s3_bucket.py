@@ -8,8 +8,11 @@ decides.
 Writes:
 - of known MD5 from `stream_threshold` to `single_put_limit` bytes: one streamed PUT
   whose Content-MD5 the server checks;
-- other writes below `multipart_threshold`: buffered and hashed here, then one PUT with
-  its Content-MD5; larger ones: a multipart upload, each part with its Content-MD5.
+- other writes below `multipart_threshold`: buffered, then one PUT with the Content-MD5
+  the caller gave (hashed here only when it gave none); larger ones: a multipart upload,
+  each part with its Content-MD5.
+A server that does not check Content-MD5 is caught by the ETag it answers: what it
+stored is deleted again.
 Whatever the path, a write stores only the attributes it was given (nothing of
 bucketvault's own), and reports the version id the store gave it. Versions and Object
 Lock are in `s3_versions.py`.
@@ -73,7 +76,7 @@ from bucketvault.store.s3_versions import (
     version_tags,
     versioning,
 )
-from bucketvault.store.s3_wire import S3_XMLNS, xml_children
+from bucketvault.store.s3_wire import S3_XMLNS, WireResponse, xml_children
 
 if TYPE_CHECKING:
     from bucketvault.store.s3 import S3Endpoint
@@ -277,14 +280,11 @@ class S3Bucket:
                 await self._check_resumed(key, full, attributes)
         else:
             body = await collect(chunks, size, where)
-            digest = md5_digest(body)
-            if content_md5 is not None and digest.hex() != content_md5:
-                raise content_mismatch(f"{self.display}: {quote_key(key)}")
-            expected = digest.hex()
-            headers["Content-MD5"] = base64.b64encode(digest).decode()
-            answer = await ep.wire.send(
-                "PUT", where, bucket=self._name, key=full, headers=headers, body=body
-            )
+            # a caller's MD5 goes to the server to check, as for a streamed PUT; only
+            # bytes of unknown MD5 are hashed here
+            expected = md5_digest(body).hex() if content_md5 is None else content_md5
+            headers["Content-MD5"] = base64.b64encode(bytes.fromhex(expected)).decode()
+            answer = await self._put_checked(key, full, headers, body, expected)
             etag = normalize_etag(answer.headers.get("ETag"))
             version = version_or_none(answer.headers.get("x-amz-version-id"))
         if may_be_renamed(full):
@@ -330,6 +330,17 @@ class S3Bucket:
         headers["Content-Length"] = str(size)
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(content_md5)).decode()
         body = _Body(counted(chunks, size, where))
+        response = await self._put_checked(key, full, headers, body, content_md5)
+        etag = normalize_etag(response.headers.get("ETag"))
+        version = version_or_none(response.headers.get("x-amz-version-id"))
+        return etag, version
+
+    async def _put_checked(
+        self, key: str, full: str, headers: dict[str, str], body: bytes | _Body, md5: str
+    ) -> WireResponse:
+        """A PUT whose Content-MD5 is `md5`: bytes that do not match it are refused by the
+        server, or, by one that does not check, removed again once its ETag tells."""
+        where = self.where(key)
         try:
             response = await self._ep.wire.send(
                 "PUT", where, bucket=self._name, key=full, headers=headers, body=body
@@ -337,20 +348,21 @@ class S3Bucket:
         except BucketvaultError as exc:
             # a body that failed can surface as a broken connection: the body's own
             # error (a corrupt or short source) is the one that says what happened
-            if body.error is not None:
+            if isinstance(body, _Body) and body.error is not None:
                 raise body.error from None
             if isinstance(exc, StoreError) and exc.code in ("BadDigest", "InvalidDigest"):
                 raise content_mismatch(f"{self.display}: {quote_key(key)}") from exc
             raise
         etag = normalize_etag(response.headers.get("ETag"))
-        version = version_or_none(response.headers.get("x-amz-version-id"))
-        if self._ep.sse.etag_is_md5 and is_plain_md5(etag) and etag != content_md5:
+        if self._ep.sse.etag_is_md5 and is_plain_md5(etag) and etag != md5:
             # a server that does not check Content-MD5 stored other bytes: take them away
             # (in a versioned bucket, that version itself, not behind a delete marker)
             with contextlib.suppress(BucketvaultError):
-                await self.delete(key, version_id=version)
+                await self.delete(
+                    key, version_id=version_or_none(response.headers.get("x-amz-version-id"))
+                )
             raise content_mismatch(f"{self.display}: {quote_key(key)}")
-        return etag, version
+        return response
 
     async def _confirm_stored(
         self, key: str, full: str, size: int, etag: str, version: str | None

@@ -14,6 +14,7 @@ result on generated answers).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -45,10 +46,13 @@ def decode_key(raw: str) -> str:
 _EPOCH = datetime.fromtimestamp(0, UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_timestamp(value: str) -> datetime | None:
     """S3 sends ISO 8601 in listings and RFC 1123 in headers; both have fast parsers in
     the standard library (botocore's dateutil costs ~0.5 ms a timestamp). None when
-    `value` is neither."""
+    `value` is neither. Remembered: objects written together share their second, and an
+    RFC 1123 stamp costs ~5 us to parse (the ISO attempt fails first) against ~0.1 us
+    to look up."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

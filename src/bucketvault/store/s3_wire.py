@@ -19,6 +19,7 @@ import base64
 import contextlib
 import functools
 import hashlib
+import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -68,10 +69,16 @@ class WireStream:
 def quote_path(bucket: str, key: str | None) -> str:
     """The request path for a bucket or an object: every byte of the key percent-encoded
     except unreserved characters and `/` (so `a//b` and `../` travel as they are)."""
+    if _UNRESERVED.fullmatch(bucket) and (key is None or _UNRESERVED_OR_SLASH.fullmatch(key)):
+        return "/" + bucket if key is None else f"/{bucket}/{key}"  # nothing to encode
     path = "/" + quote(bucket, safe="")
     if key is not None:
         path += "/" + quote(key, safe="/~")
     return path
+
+
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+_UNRESERVED_OR_SLASH = re.compile(r"[A-Za-z0-9._~/-]*")
 
 
 def canonical_query(params: Mapping[str, str]) -> str:

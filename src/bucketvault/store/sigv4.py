@@ -30,9 +30,10 @@ class SigV4:
         self._access_key_id = access_key_id
         self._secret = ("AWS4" + secret_access_key).encode()
         self._region = region
-        # (second, timestamp, scope, signing key) of the last signature, replaced whole so
-        # that threads sharing the signer never see one second's stamp with another's key
-        self._now: tuple[int, str, str, bytes] = (-1, "", "", b"")
+        # (second, timestamp, scope, HMAC with the signing key) of the last signature,
+        # replaced whole so that threads sharing the signer never see one second's stamp
+        # with another day's key
+        self._now: tuple[int, str, str, hmac.HMAC] = (-1, "", "", hmac.new(b"", digestmod="sha256"))
 
     def __repr__(self) -> str:
         return f"SigV4({self._access_key_id!r}, region={self._region!r})"
@@ -43,37 +44,36 @@ class SigV4:
         """`headers` (which must name the Host) with `x-amz-date`,
         `x-amz-content-sha256` and `Authorization` added, for a request of `method` to
         `target` (path and canonical query, as sent)."""
-        stamp, scope, key = self._clock(time.time() if now is None else now)
+        stamp, scope, day_hmac = self._clock(time.time() if now is None else now)
+        canonical = [(name.lower(), _trimmed(value)) for name, value in headers.items()]
+        canonical.append(("x-amz-content-sha256", UNSIGNED_PAYLOAD))
+        canonical.append(("x-amz-date", stamp))
+        canonical.sort()
+        names = ";".join([name for name, _ in canonical])
+        path, _, query = target.partition("?")
+        request = (
+            f"{method}\n{path}\n{_canonical_query(query)}\n"
+            + "".join([f"{name}:{value}\n" for name, value in canonical])
+            + f"\n{names}\n{UNSIGNED_PAYLOAD}"
+        )
+        digest = hashlib.sha256(request.encode()).hexdigest()
+        mac = day_hmac.copy()
+        mac.update(f"{ALGORITHM}\n{stamp}\n{scope}\n{digest}".encode())
         signed = dict(headers)
         signed["x-amz-date"] = stamp
         signed["x-amz-content-sha256"] = UNSIGNED_PAYLOAD
-        canonical = sorted(
-            (name.lower(), " ".join(value.split())) for name, value in signed.items()
-        )
-        names = ";".join(name for name, _ in canonical)
-        path, _, query = target.partition("?")
-        request = "\n".join(
-            (
-                method,
-                path,
-                _canonical_query(query),
-                "".join(f"{name}:{value}\n" for name, value in canonical),
-                names,
-                UNSIGNED_PAYLOAD,
-            )
-        )
-        to_sign = "\n".join((ALGORITHM, stamp, scope, hashlib.sha256(request.encode()).hexdigest()))
-        signature = hmac.digest(key, to_sign.encode(), "sha256").hex()
         signed["Authorization"] = (
             f"{ALGORITHM} Credential={self._access_key_id}/{scope}, "
-            f"SignedHeaders={names}, Signature={signature}"
+            f"SignedHeaders={names}, Signature={mac.hexdigest()}"
         )
         return signed
 
-    def _clock(self, now: float) -> tuple[str, str, bytes]:
-        """The timestamp, credential scope and signing key for `now`; the key is derived
-        again only when the day changes."""
-        second, stamp, scope, key = self._now
+    def _clock(self, now: float) -> tuple[str, str, hmac.HMAC]:
+        """The timestamp, credential scope and an HMAC keyed with the signing key for
+        `now`; the key is derived again only when the day changes. Copying a keyed HMAC
+        costs about 2 us where `hmac.digest` with the key costs nearly 4 (it looks up
+        the hash and pads the key on every call)."""
+        second, stamp, scope, day_hmac = self._now
         if int(now) != second:
             second = int(now)
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
@@ -83,8 +83,18 @@ class SigV4:
                 key = self._secret
                 for part in (day, self._region, _SERVICE, "aws4_request"):
                     key = hmac.digest(key, part.encode(), "sha256")
-            self._now = (second, stamp, scope, key)
-        return stamp, scope, key
+                day_hmac = hmac.new(key, digestmod="sha256")
+            self._now = (second, stamp, scope, day_hmac)
+        return stamp, scope, day_hmac
+
+
+def _trimmed(value: str) -> str:
+    """A header value as SigV4 canonicalises it: trimmed, inner runs of whitespace made
+    one space. Nearly every value has none to change, and checking is cheaper than
+    splitting: a printable value holds no whitespace but the ASCII space."""
+    if value.isprintable() and "  " not in value and value[:1] != " " and value[-1:] != " ":
+        return value
+    return " ".join(value.split())
 
 
 def _canonical_query(query: str) -> str:
