@@ -76,7 +76,7 @@ from bucketvault.store.s3_versions import (
     version_tags,
     versioning,
 )
-from bucketvault.store.s3_wire import S3_XMLNS, WireResponse, xml_children
+from bucketvault.store.s3_wire import S3_XMLNS, xml_children
 
 if TYPE_CHECKING:
     from bucketvault.store.s3 import S3Endpoint
@@ -284,9 +284,7 @@ class S3Bucket:
             # bytes of unknown MD5 are hashed here
             expected = md5_digest(body).hex() if content_md5 is None else content_md5
             headers["Content-MD5"] = base64.b64encode(bytes.fromhex(expected)).decode()
-            answer = await self._put_checked(key, full, headers, body, expected)
-            etag = normalize_etag(answer.headers.get("ETag"))
-            version = version_or_none(answer.headers.get("x-amz-version-id"))
+            etag, version = await self._put_checked(key, full, headers, body, expected)
         if may_be_renamed(full):
             await self._confirm_stored(key, full, size, etag, version)
         if not ep.sse.etag_is_md5:
@@ -330,16 +328,14 @@ class S3Bucket:
         headers["Content-Length"] = str(size)
         headers["Content-MD5"] = base64.b64encode(bytes.fromhex(content_md5)).decode()
         body = _Body(counted(chunks, size, where))
-        response = await self._put_checked(key, full, headers, body, content_md5)
-        etag = normalize_etag(response.headers.get("ETag"))
-        version = version_or_none(response.headers.get("x-amz-version-id"))
-        return etag, version
+        return await self._put_checked(key, full, headers, body, content_md5)
 
     async def _put_checked(
         self, key: str, full: str, headers: dict[str, str], body: bytes | _Body, md5: str
-    ) -> WireResponse:
-        """A PUT whose Content-MD5 is `md5`: bytes that do not match it are refused by the
-        server, or, by one that does not check, removed again once its ETag tells."""
+    ) -> tuple[str, str | None]:
+        """A PUT whose Content-MD5 is `md5`, and its ETag and version id: bytes that do not
+        match `md5` are refused by the server, or, by one that does not check, removed
+        again once its ETag tells."""
         where = self.where(key)
         try:
             response = await self._ep.wire.send(
@@ -354,15 +350,14 @@ class S3Bucket:
                 raise content_mismatch(f"{self.display}: {quote_key(key)}") from exc
             raise
         etag = normalize_etag(response.headers.get("ETag"))
+        version = version_or_none(response.headers.get("x-amz-version-id"))
         if self._ep.sse.etag_is_md5 and is_plain_md5(etag) and etag != md5:
             # a server that does not check Content-MD5 stored other bytes: take them away
             # (in a versioned bucket, that version itself, not behind a delete marker)
             with contextlib.suppress(BucketvaultError):
-                await self.delete(
-                    key, version_id=version_or_none(response.headers.get("x-amz-version-id"))
-                )
+                await self.delete(key, version_id=version)
             raise content_mismatch(f"{self.display}: {quote_key(key)}")
-        return response
+        return etag, version
 
     async def _confirm_stored(
         self, key: str, full: str, size: int, etag: str, version: str | None

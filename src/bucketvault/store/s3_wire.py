@@ -66,6 +66,10 @@ class WireStream:
             return await self.answer.read()
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
+_UNRESERVED_OR_SLASH = re.compile(r"[A-Za-z0-9._~/-]*")
+
+
 def quote_path(bucket: str, key: str | None) -> str:
     """The request path for a bucket or an object: every byte of the key percent-encoded
     except unreserved characters and `/` (so `a//b` and `../` travel as they are)."""
@@ -75,10 +79,6 @@ def quote_path(bucket: str, key: str | None) -> str:
     if key is not None:
         path += "/" + quote(key, safe="/~")
     return path
-
-
-_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
-_UNRESERVED_OR_SLASH = re.compile(r"[A-Za-z0-9._~/-]*")
 
 
 def canonical_query(params: Mapping[str, str]) -> str:
